@@ -1,0 +1,191 @@
+/* kc-cluster-hub: serves one merged JWKS per namespace, folded from the namespace's Redis key
+ * stream. main wires the modules together: configuration, the stream thread, the HTTP listener,
+ * and the signals that stop them. */
+#include "config.h"
+#include "error.h"
+#include "http_server.h"
+#include "log.h"
+#include "namespace.h"
+#include "stream_sync.h"
+
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXIT_CONFIG 2
+#define MODULE      "main"
+
+static const char usage_text[] =
+    "Usage: kc-cluster-hub [--config FILE] [--check-config]\n"
+    "       kc-cluster-hub --help | --version\n"
+    "\n"
+    "Serves GET /<namespace>/jwks: the public keys that the instances of each namespace publish\n"
+    "to the Redis stream <namespace>:jwks, merged into one JWKS for Keycloak.\n"
+    "\n"
+    "  --config FILE    read settings from a JSON file; environment variables override it\n"
+    "  --check-config   validate the settings, print a summary and exit\n"
+    "  --help           print this text\n"
+    "  --version        print the version\n"
+    "\n"
+    "Environment (the single-namespace setup needs no file):\n"
+    "  KCHUB_NAMESPACE              namespace, or several separated by commas (required)\n"
+    "  KCHUB_LISTEN                 HOST:PORT to listen on (default 127.0.0.1:8080)\n"
+    "  KCHUB_REDIS_URL              redis://[user[:password]@]host[:port][/db]\n"
+    "                               (default redis://127.0.0.1:6379)\n"
+    "  KCHUB_REDIS_PASSWORD         Redis password, overriding the URL's\n"
+    "  KCHUB_REDIS_PASSWORD_FILE    file holding the Redis password (wins over the others)\n"
+    "  KCHUB_REDIS_CLIENT_NAME      CLIENT SETNAME value; empty sends none (default kc-cluster-hub)\n"
+    "  KCHUB_REDIS_CONNECT_TIMEOUT_MS, KCHUB_REDIS_COMMAND_TIMEOUT_MS  (default 2000 each)\n"
+    "  KCHUB_LEASE_MAX_MS           longest key lease accepted, ms (default 3600000)\n"
+    "  KCHUB_RETIRE_GRACE_MS        how long a retired key stays served, ms (default 120000)\n"
+    "  KCHUB_CLOCK_AHEAD_MAX_MS     how far an entry ID may lie ahead of Redis's clock, ms\n"
+    "                               (default 5000)\n"
+    "  KCHUB_KEYS_MAX               live keys per namespace at most (default 100000)\n"
+    "  KCHUB_JWKS_CACHE_CONTROL     Cache-Control of JWKS responses (default no-cache)\n"
+    "  KCHUB_HTTP_THREADS           HTTP worker threads (default: one per CPU)\n"
+    "  KCHUB_HTTP_CONNECTION_LIMIT, KCHUB_HTTP_CONNECTION_TIMEOUT_S  (default 10000, 30)\n"
+    "  KCHUB_LOG_LEVEL              debug, info, warn or error (default info)\n"
+    "  KCHUB_LOG_FORMAT             text or json (default text)\n"
+    "\n"
+    "Exit status: 0 after SIGTERM or SIGINT, 1 when it cannot start, 2 for invalid settings.\n";
+
+struct options {
+    const char *config_path;
+    int check_only;
+};
+
+static const char *lookup_environment(const char *name)
+{
+    return getenv(name);
+}
+
+/* Returns -1 to continue, or the exit status to end with. */
+static int parse_options(int argc, char **argv, struct options *out)
+{
+    static const struct option long_options[] = {
+        {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'v'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(out, 0, sizeof(*out));
+    int option;
+    while ((option = getopt_long(argc, argv, "c:hv", long_options, NULL)) != -1) {
+        switch (option) {
+        case 'c':
+            out->config_path = optarg;
+            break;
+        case 'k':
+            out->check_only = 1;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return EXIT_SUCCESS;
+        case 'v':
+            printf("kc-cluster-hub %s\n", KCHUB_VERSION);
+            return EXIT_SUCCESS;
+        default:
+            fputs("Run kc-cluster-hub --help for the options.\n", stderr);
+            return EXIT_CONFIG;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "kc-cluster-hub: unexpected argument \"%s\"; run kc-cluster-hub --help\n",
+                argv[optind]);
+        return EXIT_CONFIG;
+    }
+    return -1;
+}
+
+static struct hub_namespace **create_namespaces(const struct hub_config *config)
+{
+    struct hub_namespace **list = calloc(config->namespace_count, sizeof(*list));
+    for (size_t i = 0; list != NULL && i < config->namespace_count; i++) {
+        list[i] = hub_namespace_create(config->namespaces[i], config->retire_grace_ms,
+                                       (size_t)config->keys_max);
+        if (list[i] == NULL)
+            return NULL; /* Out of memory at start: the process exits. */
+    }
+    return list;
+}
+
+/* Blocks the stop signals in every thread, so that only sigwait in main receives them. */
+static void block_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int serve(const struct hub_config *config)
+{
+    sigset_t stop_signals;
+    block_signals(&stop_signals);
+    struct hub_namespace **list = create_namespaces(config);
+    if (list == NULL) {
+        log_error(MODULE, "out of memory creating the namespaces");
+        return EXIT_FAILURE;
+    }
+    struct stream_sync_settings sync_settings = {
+        .lease_max_ms = config->lease_max_ms,
+        .retire_grace_ms = config->retire_grace_ms,
+        .clock_ahead_max_ms = config->clock_ahead_max_ms,
+        .cache_control = config->cache_control,
+    };
+    struct http_settings http_settings = {
+        .listen = config->listen,
+        .threads = (unsigned)config->http_threads,
+        .connection_limit = (unsigned)config->http_connection_limit,
+        .connection_timeout_s = (unsigned)config->http_connection_timeout_s,
+    };
+    struct error err = {""};
+    int status = EXIT_FAILURE;
+    struct stream_sync *sync = NULL;
+    struct http_server *http = http_server_start(&http_settings, list, config->namespace_count, &err);
+    if (http != NULL)
+        sync = stream_sync_start(&config->redis, list, config->namespace_count, &sync_settings, &err);
+    if (http == NULL || sync == NULL) {
+        log_error(MODULE, "cannot start: %s", err.message);
+        goto stop;
+    }
+    int received = 0;
+    sigwait(&stop_signals, &received);
+    log_info(MODULE, "received %s, stopping", received == SIGTERM ? "SIGTERM" : "SIGINT");
+    status = EXIT_SUCCESS;
+
+stop:
+    http_server_stop(http);
+    stream_sync_stop(sync);
+    for (size_t i = 0; i < config->namespace_count; i++)
+        hub_namespace_destroy(list[i]);
+    free(list);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    struct options options;
+    int early = parse_options(argc, argv, &options);
+    if (early >= 0)
+        return early;
+
+    struct hub_config config;
+    struct error err = {""};
+    if (config_load(&config, options.config_path, lookup_environment, &err) != 0) {
+        fprintf(stderr, "kc-cluster-hub: %s\n", err.message);
+        return EXIT_CONFIG;
+    }
+    log_configure(config.log_level, config.log_format);
+    log_info(MODULE, "kc-cluster-hub %s starting", KCHUB_VERSION);
+    config_log_summary(&config);
+    int status = EXIT_SUCCESS;
+    if (!options.check_only)
+        status = serve(&config);
+    config_dispose(&config);
+    log_info(MODULE, "stopped with exit status %d", status);
+    return status;
+}

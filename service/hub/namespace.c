@@ -1,0 +1,43 @@
+#include "namespace.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct hub_namespace *hub_namespace_create(const char *name, int64_t retire_grace_ms,
+                                           size_t max_keys)
+{
+    struct hub_namespace *ns = calloc(1, sizeof(*ns));
+    if (ns == NULL)
+        return NULL;
+    ns->store = key_store_create(retire_grace_ms, max_keys);
+    if (ns->store == NULL) {
+        free(ns);
+        return NULL;
+    }
+    snprintf(ns->name, sizeof(ns->name), "%s", name);
+    snprintf(ns->stream_key, sizeof(ns->stream_key), "%s%s", name, PROTOCOL_JWKS_STREAM_SUFFIX);
+    snprintf(ns->last_id, sizeof(ns->last_id), "0-0");
+    jwks_slot_init(&ns->slot);
+    atomic_init(&ns->replayed, false);
+    return ns;
+}
+
+void hub_namespace_destroy(struct hub_namespace *ns)
+{
+    if (ns == NULL)
+        return;
+    jwks_slot_dispose(&ns->slot);
+    key_store_destroy(ns->store);
+    free(ns);
+}
+
+struct hub_namespace *hub_namespace_find(struct hub_namespace *const *list, size_t count,
+                                         const char *name, size_t name_len)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (strlen(list[i]->name) == name_len && memcmp(list[i]->name, name, name_len) == 0)
+            return list[i];
+    }
+    return NULL;
+}

@@ -1,0 +1,161 @@
+/* Unit tests of configuration loading: defaults, the JSON file, the environment, and errors. */
+#include "config.h"
+#include "unit.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+/* The environment the loader sees: name/value pairs ending with NULL. */
+static const char *const *environment;
+
+static const char *lookup(const char *name)
+{
+    for (size_t i = 0; environment != NULL && environment[i] != NULL; i += 2) {
+        if (strcmp(environment[i], name) == 0)
+            return environment[i + 1];
+    }
+    return NULL;
+}
+
+static char *write_temp(const char *text)
+{
+    static char path[64];
+    snprintf(path, sizeof(path), "/tmp/kchub-config-test-XXXXXX");
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+static int load(const char *file_text, const char *const *env, struct hub_config *config,
+                struct error *err)
+{
+    environment = env;
+    char *path = file_text != NULL ? write_temp(file_text) : NULL;
+    int rc = config_load(config, path, lookup, err);
+    if (path != NULL)
+        unlink(path);
+    return rc;
+}
+
+static void test_env_only(void)
+{
+    UNIT_CASE("env only");
+    const char *env[] = {"KCHUB_NAMESPACE", "app-a,app-b", "KCHUB_LEASE_MAX_MS", "60000",
+                         "KCHUB_REDIS_URL", "redis://u@10.0.0.1:6380", "KCHUB_REDIS_PASSWORD",
+                         "pw", NULL};
+    struct hub_config c;
+    struct error err = {""};
+    CHECK_INT(load(NULL, env, &c, &err), 0);
+    CHECK_INT(c.namespace_count, 2);
+    CHECK_STR(c.namespaces[1], "app-b");
+    CHECK_INT(c.lease_max_ms, 60000);
+    CHECK_INT(c.retire_grace_ms, 120000);
+    CHECK_STR(c.listen, "127.0.0.1:8080");
+    CHECK_STR(c.redis.username, "u");
+    CHECK_STR(c.redis.password, "pw");
+    CHECK_STR(c.redis.client_name, "kc-cluster-hub");
+    CHECK_INT(c.redis.port, 6380);
+    config_dispose(&c);
+}
+
+static void test_file_then_env(void)
+{
+    UNIT_CASE("file then env");
+    const char *file = "{\"listen\": \"0.0.0.0:9000\", \"keys\": {\"retire_grace_ms\": 3000},"
+                       " \"jwks\": {\"cache_control\": \"max-age=5\"},"
+                       " \"redis\": {\"client_name\": \"\"},"
+                       " \"namespaces\": [{\"name\": \"from-file\"}]}";
+    const char *env[] = {"KCHUB_LISTEN", "127.0.0.1:9100", NULL};
+    struct hub_config c;
+    struct error err = {""};
+    CHECK_INT(load(file, env, &c, &err), 0);
+    CHECK_STR(c.listen, "127.0.0.1:9100");
+    CHECK_INT(c.retire_grace_ms, 3000);
+    CHECK_STR(c.cache_control, "max-age=5");
+    CHECK(c.redis.client_name == NULL);
+    CHECK_INT(c.namespace_count, 1);
+    CHECK_STR(c.namespaces[0], "from-file");
+    config_dispose(&c);
+}
+
+static void test_password_file(void)
+{
+    UNIT_CASE("password file");
+    char *path = write_temp("from-file-secret\n");
+    char copy[64];
+    snprintf(copy, sizeof(copy), "%s", path);
+    const char *env[] = {"KCHUB_NAMESPACE", "a", "KCHUB_REDIS_PASSWORD_FILE", copy,
+                         "KCHUB_REDIS_PASSWORD", "ignored", NULL};
+    struct hub_config c;
+    struct error err = {""};
+    environment = env;
+    CHECK_INT(config_load(&c, NULL, lookup, &err), 0);
+    CHECK_STR(c.redis.password, "from-file-secret");
+    config_dispose(&c);
+    unlink(copy);
+}
+
+/* Each case: file text (or NULL), environment, and a word the error must contain. */
+static void expect_error(const char *file, const char *const *env, const char *word)
+{
+    struct hub_config c;
+    struct error err = {""};
+    CHECK_INT(load(file, env, &c, &err), -1);
+    if (strstr(err.message, word) == NULL)
+        fprintf(stderr, "  error \"%s\" does not name \"%s\"\n", err.message, word);
+    CHECK(strstr(err.message, word) != NULL);
+}
+
+static void test_errors_name_setting(void)
+{
+    UNIT_CASE("errors name setting");
+    const char *none[] = {NULL};
+    const char *bad_ns[] = {"KCHUB_NAMESPACE", "bad:name", NULL};
+    const char *dup_ns[] = {"KCHUB_NAMESPACE", "a,a", NULL};
+    const char *empty_ns[] = {"KCHUB_NAMESPACE", "a,", NULL};
+    const char *bad_lease[] = {"KCHUB_NAMESPACE", "a", "KCHUB_LEASE_MAX_MS", "10", NULL};
+    const char *bad_number[] = {"KCHUB_NAMESPACE", "a", "KCHUB_HTTP_THREADS", "two", NULL};
+    const char *bad_level[] = {"KCHUB_NAMESPACE", "a", "KCHUB_LOG_LEVEL", "loud", NULL};
+    const char *bad_url[] = {"KCHUB_NAMESPACE", "a", "KCHUB_REDIS_URL", "http://x", NULL};
+    const char *bad_header[] = {"KCHUB_NAMESPACE", "a", "KCHUB_JWKS_CACHE_CONTROL", "a\nb", NULL};
+    const char *missing_file[] = {"KCHUB_NAMESPACE", "a", "KCHUB_REDIS_PASSWORD_FILE",
+                                  "/nonexistent/pw", NULL};
+    expect_error(NULL, none, "KCHUB_NAMESPACE");
+    expect_error(NULL, bad_ns, "bad:name");
+    expect_error(NULL, dup_ns, "twice");
+    expect_error(NULL, empty_ns, "KCHUB_NAMESPACE");
+    expect_error(NULL, bad_lease, "KCHUB_LEASE_MAX_MS");
+    expect_error(NULL, bad_number, "KCHUB_HTTP_THREADS");
+    expect_error(NULL, bad_level, "log_level");
+    expect_error(NULL, bad_url, "redis.url");
+    expect_error(NULL, bad_header, "cache_control");
+    expect_error(NULL, missing_file, "/nonexistent/pw");
+    expect_error("{\"lisen\": \"x\"}", none, "lisen");
+    expect_error("{\"keys\": {\"lease_max_ms\": \"1h\"}}", none, "keys.lease_max_ms");
+    expect_error("{\"redis\": {\"urll\": \"x\"}}", none, "redis.urll");
+    expect_error("{\"namespaces\": [{\"nam\": \"x\"}]}", none, "namespaces[0].nam");
+    expect_error("{\"namespaces\": \"x\"}", none, "namespaces");
+    expect_error("{not json", none, "config file");
+}
+
+static void test_error_hides_password(void)
+{
+    UNIT_CASE("error hides password");
+    const char *env[] = {"KCHUB_NAMESPACE", "a", "KCHUB_REDIS_URL", "redis://u:hunter2@h:bad", NULL};
+    struct hub_config c;
+    struct error err = {""};
+    CHECK_INT(load(NULL, env, &c, &err), -1);
+    CHECK(strstr(err.message, "hunter2") == NULL);
+}
+
+int main(void)
+{
+    test_env_only();
+    test_file_then_env();
+    test_password_file();
+    test_errors_name_setting();
+    test_error_hides_password();
+    return unit_finish("config");
+}
