@@ -9,7 +9,8 @@
 
 #define JWK_KID_MAX_BYTES 128
 #define JWK_RSA_MIN_BITS  2048
-#define JWK_RSA_MAX_BITS  16384
+/* 8192 bits bound the cost of rejecting a prime modulus (about 0.6 s, see jwk_params.c). */
+#define JWK_RSA_MAX_BITS  8192
 /* An RFC 7638 SHA-256 thumbprint in base64url: 43 characters and a terminator. */
 #define JWK_THUMBPRINT_BYTES 44
 
@@ -44,17 +45,19 @@ struct jwk_public {
 /* Validates jwk as a public signing key that may be served to Keycloak: no private members, kty
  * RSA, EC or OKP, kid, use ("sig") and alg present, alg fitting the key (RS256/384/512 and
  * PS256/384/512 for RSA; ES256 for P-256, ES384 for P-384, ES512 for P-521; EdDSA for Ed25519
- * and Ed448), and the parameters forming a real public key (RSA modulus of 2048 to 16384 bits
- * without leading zero bytes, odd exponent of at least 3; EC coordinates of full length for the
- * curve and on it; OKP x of the curve's length). Members other than the ones above are dropped.
- * On JWK_OK fills *out (release with jwk_public_dispose). Otherwise writes a one-sentence reason
- * naming the offending member into reason (reason_len bytes, may be 0) and leaves *out empty. */
+ * and Ed448), and the parameters forming a real public key (RSA modulus of 2048 to 8192 bits
+ * without leading zero bytes, odd exponent from 3 up to 64 bits; EC coordinates of full length for
+ * the curve and on it; OKP x of the curve's length). Members other than the ones above are
+ * dropped. On JWK_OK fills *out (release with jwk_public_dispose). Otherwise writes a one-sentence
+ * reason naming the offending member into reason (reason_len bytes, may be 0) and leaves *out
+ * empty. */
 enum jwk_reject jwk_normalize(const json_t *jwk, struct jwk_public *out, char *reason,
                               size_t reason_len);
 
 /* Builds an OpenSSL public key from jwk's kty and public parameters with the same key checks as
- * jwk_normalize, but without requiring kid, use or alg (realm keys often lack alg). Rejects
- * private members. On JWK_OK sets *out to a new key the caller frees with EVP_PKEY_free. */
+ * jwk_normalize, but without reading kid, use or alg (realm keys often lack alg), so the caller
+ * matches those. Rejects private members. On JWK_OK sets *out to a new key the caller frees with
+ * EVP_PKEY_free. Otherwise sets *out to NULL and writes a reason as jwk_normalize does. */
 enum jwk_reject jwk_to_pkey(const json_t *jwk, EVP_PKEY **out, char *reason, size_t reason_len);
 
 /* Builds the public JWK of an OpenSSL key (private or public; RSA, EC P-256/384/521, Ed25519 or
