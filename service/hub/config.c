@@ -67,6 +67,28 @@ static bool header_value_is_valid(const char *text)
     return true;
 }
 
+/* Checks that text is HOST:PORT or [IPV6]:PORT with a port from 0 to 65535 (0 picks a free one);
+ * whether the host is an address of this machine is found out when binding. */
+static int check_listen(const char *text, struct error *err)
+{
+    const char *colon = strrchr(text, ':');
+    const char *port = colon != NULL ? colon + 1 : "";
+    size_t host_len = colon != NULL ? (size_t)(colon - text) : 0;
+    long value = -1;
+    if (*port != '\0' && strspn(port, "0123456789") == strlen(port) && strlen(port) <= 5)
+        value = strtol(port, NULL, 10);
+    bool bracketed = host_len >= 2 && text[0] == '[' && text[host_len - 1] == ']';
+    bool bare_v6 = host_len > 0 && memchr(text, ':', host_len) != NULL && !bracketed;
+    if (host_len == 0 || value < 0 || value > 65535 || bare_v6) {
+        error_set(err,
+                  "invalid setting listen (KCHUB_LISTEN): expected HOST:PORT with a port from "
+                  "0 to 65535, as in 127.0.0.1:8080 or [::1]:8080, got \"%.80s\"",
+                  text);
+        return -1;
+    }
+    return 0;
+}
+
 static int check_members(json_t *object, const char *path, const char *const *allowed,
                          struct error *err)
 {
@@ -404,6 +426,8 @@ static int resolve_redis(struct hub_config *c, struct loading *l, config_env_loo
 
 static int resolve_rest(struct hub_config *c, const struct loading *l, struct error *err)
 {
+    if (check_listen(c->listen, err) != 0)
+        return -1;
     if (log_level_parse(l->log_level, &c->log_level) != 0) {
         error_set(err, "invalid setting log_level (KCHUB_LOG_LEVEL): expected debug, info, warn "
                   "or error, got \"%.40s\"", l->log_level);

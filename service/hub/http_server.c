@@ -145,7 +145,7 @@ static int resolve_listen(const char *listen, struct sockaddr_storage *address, 
     const char *colon = strrchr(listen, ':');
     if (colon == NULL || colon[1] == '\0') {
         error_set(err, "invalid listen address \"%s\": expected HOST:PORT, for example "
-                  "0.0.0.0:8080 or [::]:8080", listen);
+                  "127.0.0.1:8080 or [::1]:8080", listen);
         return -1;
     }
     char host[256];

@@ -72,6 +72,12 @@ static void test_file_then_env(void)
     struct error err = {""};
     CHECK_INT(load(file, env, &c, &err), 0);
     CHECK_STR(c.listen, "127.0.0.1:9100");
+    config_dispose(&c);
+    const char *v6[] = {"KCHUB_NAMESPACE", "a", "KCHUB_LISTEN", "[::1]:0", NULL};
+    CHECK_INT(load(NULL, v6, &c, &err), 0);
+    CHECK_STR(c.listen, "[::1]:0");
+    config_dispose(&c);
+    CHECK_INT(load(file, env, &c, &err), 0);
     CHECK_INT(c.retire_grace_ms, 3000);
     CHECK_STR(c.cache_control, "max-age=5");
     CHECK(c.redis.client_name == NULL);
@@ -122,6 +128,13 @@ static void test_errors_name_setting(void)
     const char *bad_header[] = {"KCHUB_NAMESPACE", "a", "KCHUB_JWKS_CACHE_CONTROL", "a\nb", NULL};
     const char *missing_file[] = {"KCHUB_NAMESPACE", "a", "KCHUB_REDIS_PASSWORD_FILE",
                                   "/nonexistent/pw", NULL};
+    const char *bad_listens[] = {"nope", "127.0.0.1:99999", "127.0.0.1:", ":8080", "::1:8080",
+                                 "127.0.0.1:80a"};
+    for (size_t i = 0; i < sizeof(bad_listens) / sizeof(bad_listens[0]); i++) {
+        const char *bad_listen[] = {"KCHUB_NAMESPACE", "a", "KCHUB_LISTEN", bad_listens[i], NULL};
+        expect_error(NULL, bad_listen, "KCHUB_LISTEN");
+    }
+    expect_error("{\"listen\": \"nope\", \"namespaces\": [{\"name\": \"a\"}]}", none, "listen");
     expect_error(NULL, none, "KCHUB_NAMESPACE");
     expect_error(NULL, bad_ns, "bad:name");
     expect_error(NULL, dup_ns, "twice");
