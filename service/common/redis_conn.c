@@ -1,6 +1,7 @@
 #include "redis_conn.h"
 
 #include "clock.h"
+#include "redis_tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,8 @@ struct redis_conn {
     char endpoint[300];
     int fd;
     int wakeup_fd;
+    struct redis_tls *tls; /* NULL on a plain-text connection */
+    size_t received_bytes; /* since connecting, to tell a peer that never answered */
     redisReader *reader;
     enum redis_status status;
     char *pipeline;
@@ -43,12 +46,20 @@ struct redis_conn *redis_conn_create(const struct redis_settings *settings)
     c->settings.username = copy_or_null(settings->username);
     c->settings.password = copy_or_null(settings->password);
     c->settings.client_name = copy_or_null(settings->client_name);
+    c->settings.tls_ca_file = copy_or_null(settings->tls_ca_file);
+    c->settings.tls_server_name = copy_or_null(settings->tls_server_name);
+    c->settings.tls_cert_file = copy_or_null(settings->tls_cert_file);
+    c->settings.tls_key_file = copy_or_null(settings->tls_key_file);
     c->fd = -1;
     c->wakeup_fd = -1;
     c->status = REDIS_STATUS_DISCONNECTED;
     if (c->settings.host == NULL || (settings->username && !c->settings.username) ||
         (settings->password && !c->settings.password) ||
-        (settings->client_name && !c->settings.client_name)) {
+        (settings->client_name && !c->settings.client_name) ||
+        (settings->tls_ca_file && !c->settings.tls_ca_file) ||
+        (settings->tls_server_name && !c->settings.tls_server_name) ||
+        (settings->tls_cert_file && !c->settings.tls_cert_file) ||
+        (settings->tls_key_file && !c->settings.tls_key_file)) {
         redis_conn_destroy(c);
         return NULL;
     }
@@ -71,6 +82,10 @@ void redis_conn_destroy(struct redis_conn *c)
         free(c->settings.password);
     }
     free(c->settings.client_name);
+    free(c->settings.tls_ca_file);
+    free(c->settings.tls_server_name);
+    free(c->settings.tls_cert_file);
+    free(c->settings.tls_key_file);
     free(c);
 }
 
@@ -79,8 +94,15 @@ bool redis_conn_is_connected(const struct redis_conn *c)
     return c->fd >= 0;
 }
 
+bool redis_status_is_configuration(enum redis_status status)
+{
+    return status == REDIS_STATUS_TLS || status == REDIS_STATUS_REJECTED;
+}
+
 void redis_conn_close(struct redis_conn *c)
 {
+    redis_tls_destroy(c->tls);
+    c->tls = NULL;
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -146,27 +168,54 @@ static int wait_ready(struct redis_conn *c, short events, int64_t deadline_ms, s
     }
 }
 
-/* The transport: plain TCP. A TLS transport replaces these two functions, where a read may also
- * have to wait for the socket to become writable and the other way round. Each returns the byte
- * count, 0 when the call would block, or -1 on error or end of stream. */
-static ssize_t transport_send(struct redis_conn *c, const char *buf, size_t len)
+/* The transport, plain TCP or TLS. Each call returns the byte count, or 0 when it would block,
+ * with *events set to the readiness to wait for (TLS may need the opposite direction). It returns
+ * -1 with err set when the peer closed the connection or a call failed, and TRANSPORT_TLS_FAILED
+ * when the TLS layer failed, as on the peer's alert that it rejects the client certificate. */
+#define TRANSPORT_TLS_FAILED (-2)
+
+static ssize_t transport_send(struct redis_conn *c, const char *buf, size_t len, short *events,
+                              struct error *err)
 {
+    *events = POLLOUT;
+    if (c->tls != NULL) {
+        size_t done = 0;
+        enum redis_tls_io io = redis_tls_write(c->tls, buf, len, &done, err);
+        if (io == REDIS_TLS_IO_WANT_READ || io == REDIS_TLS_IO_WANT_WRITE)
+            *events = io == REDIS_TLS_IO_WANT_READ ? POLLIN : POLLOUT;
+        else if (io != REDIS_TLS_IO_DONE)
+            return io == REDIS_TLS_IO_FAILED ? TRANSPORT_TLS_FAILED : -1;
+        return (ssize_t)done;
+    }
     ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return 0;
+    if (n < 0)
+        error_set(err, "%s", strerror(errno));
     return n;
 }
 
-static ssize_t transport_recv(struct redis_conn *c, char *buf, size_t len)
+static ssize_t transport_recv(struct redis_conn *c, char *buf, size_t len, short *events,
+                              struct error *err)
 {
+    *events = POLLIN;
+    if (c->tls != NULL) {
+        size_t done = 0;
+        enum redis_tls_io io = redis_tls_read(c->tls, buf, len, &done, err);
+        if (io == REDIS_TLS_IO_WANT_READ || io == REDIS_TLS_IO_WANT_WRITE)
+            *events = io == REDIS_TLS_IO_WANT_READ ? POLLIN : POLLOUT;
+        else if (io != REDIS_TLS_IO_DONE)
+            return io == REDIS_TLS_IO_FAILED ? TRANSPORT_TLS_FAILED : -1;
+        return (ssize_t)done;
+    }
     ssize_t n = recv(c->fd, buf, len, 0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return 0;
-    if (n == 0) {
-        errno = ECONNRESET;
-        return -1;
-    }
-    return n;
+    if (n == 0)
+        error_set(err, "the server closed the connection");
+    else if (n < 0)
+        error_set(err, "%s", strerror(errno));
+    return n > 0 ? n : -1;
 }
 
 static int send_all(struct redis_conn *c, const char *buf, size_t len, int64_t deadline_ms,
@@ -174,14 +223,15 @@ static int send_all(struct redis_conn *c, const char *buf, size_t len, int64_t d
 {
     size_t sent = 0;
     while (sent < len) {
-        ssize_t n = transport_send(c, buf + sent, len - sent);
+        short events;
+        ssize_t n = transport_send(c, buf + sent, len - sent, &events, err);
         if (n < 0) {
-            error_set(err, "sending to Redis at %s failed: %s", c->endpoint, strerror(errno));
-            c->status = REDIS_STATUS_IO;
+            error_prefix(err, "sending to Redis at %s failed", c->endpoint);
+            c->status = n == TRANSPORT_TLS_FAILED ? REDIS_STATUS_TLS : REDIS_STATUS_IO;
             return -1;
         }
         sent += (size_t)n;
-        if (n == 0 && wait_ready(c, POLLOUT, deadline_ms, err) != 0)
+        if (n == 0 && wait_ready(c, events, deadline_ms, err) != 0)
             return -1;
     }
     return 0;
@@ -199,17 +249,19 @@ static redisReply *read_reply(struct redis_conn *c, int64_t deadline_ms, struct 
         }
         if (reply != NULL)
             return reply;
-        ssize_t n = transport_recv(c, buf, sizeof(buf));
+        short events;
+        ssize_t n = transport_recv(c, buf, sizeof(buf), &events, err);
         if (n < 0) {
-            error_set(err, "reading from Redis at %s failed: %s", c->endpoint, strerror(errno));
-            c->status = REDIS_STATUS_IO;
+            error_prefix(err, "reading from Redis at %s failed", c->endpoint);
+            c->status = n == TRANSPORT_TLS_FAILED ? REDIS_STATUS_TLS : REDIS_STATUS_IO;
             return NULL;
         }
         if (n == 0) {
-            if (wait_ready(c, POLLIN, deadline_ms, err) != 0)
+            if (wait_ready(c, events, deadline_ms, err) != 0)
                 return NULL;
             continue;
         }
+        c->received_bytes += (size_t)n;
         if (redisReaderFeed(c->reader, buf, (size_t)n) != REDIS_OK) {
             error_set(err, "invalid reply from Redis at %s: %s", c->endpoint, c->reader->errstr);
             c->status = REDIS_STATUS_PROTOCOL;
@@ -350,24 +402,59 @@ failed:
     return -1;
 }
 
-static int open_socket(struct redis_conn *c, struct error *err)
+/* Resolves the host and connects to its first address that answers before the deadline. */
+static int open_socket(struct redis_conn *c, int64_t deadline_ms, struct error *err)
 {
     char port[16];
     snprintf(port, sizeof(port), "%d", c->settings.port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *list = NULL;
-    /* NOTE: getaddrinfo blocks without a timeout of its own; the connect timeout starts after. */
+    /* NOTE: getaddrinfo blocks without a timeout of its own; only the connect waits are bounded. */
     int rc = getaddrinfo(c->settings.host, port, &hints, &list);
     if (rc != 0) {
         error_set(err, "cannot resolve Redis host \"%s\": %s", c->settings.host, gai_strerror(rc));
         return -1;
     }
-    int64_t deadline = clock_monotonic_ms() + c->settings.connect_timeout_ms;
     int fd = -1;
     for (const struct addrinfo *ai = list; ai != NULL && fd < 0; ai = ai->ai_next)
-        fd = connect_address(c, ai, deadline, err);
+        fd = connect_address(c, ai, deadline_ms, err);
     freeaddrinfo(list);
     return fd < 0 ? -1 : 0;
+}
+
+/* Runs the TLS handshake on the connected socket before the deadline. */
+static int start_tls(struct redis_conn *c, int64_t deadline_ms, struct error *err)
+{
+    enum redis_tls_failure failure = REDIS_TLS_FAILURE_NONE;
+    c->tls = redis_tls_create(&c->settings, c->fd, &failure, err);
+    for (enum redis_tls_io io = REDIS_TLS_IO_FAILED; c->tls != NULL;) {
+        io = redis_tls_handshake(c->tls, &failure, err);
+        if (io == REDIS_TLS_IO_DONE)
+            return 0;
+        if (io == REDIS_TLS_IO_FAILED)
+            break;
+        if (wait_ready(c, io == REDIS_TLS_IO_WANT_READ ? POLLIN : POLLOUT, deadline_ms, err) != 0) {
+            if (c->status == REDIS_STATUS_TIMEOUT)
+                error_set(err, "the TLS handshake with Redis at %s timed out after %d ms",
+                          c->endpoint, c->settings.connect_timeout_ms);
+            return -1;
+        }
+    }
+    error_prefix(err, "TLS to Redis at %s", c->endpoint);
+    c->status = failure == REDIS_TLS_FAILURE_NETWORK ? REDIS_STATUS_IO : REDIS_STATUS_TLS;
+    return -1;
+}
+
+/* True for error replies that say the server is busy or starting, which a retry can clear. */
+static bool reply_error_is_transient(const char *text)
+{
+    static const char *const prefixes[] = {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN",
+                                           "CLUSTERDOWN"};
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        if (strncmp(text, prefixes[i], strlen(prefixes[i])) == 0)
+            return true;
+    }
+    return false;
 }
 
 /* Runs one handshake command and checks for an OK-style reply. step names it in errors. */
@@ -389,13 +476,23 @@ static int handshake_command(struct redis_conn *c, const char *step, int argc, c
     redisFreeCommand(command);
     redisReply *reply = sent == 0 ? read_reply(c, deadline, err) : NULL;
     if (reply == NULL) {
-        error_prefix(err, "%s", step);
+        if (c->status == REDIS_STATUS_TLS)
+            error_prefix(err, "the server ended the TLS session (check the client certificate, "
+                              "KCHUB_REDIS_TLS_CERT_FILE and KCHUB_REDIS_TLS_KEY_FILE)");
+        else if (c->status == REDIS_STATUS_IO && c->received_bytes == 0 && !c->settings.tls)
+            error_prefix(err,
+                         "%s (the server closed the connection without answering; if the "
+                         "port expects TLS, use a rediss:// URL)",
+                         step);
+        else
+            error_prefix(err, "%s", step);
         return -1;
     }
     int rc = 0;
     if (reply->type == REDIS_REPLY_ERROR) {
         error_set(err, "%s on Redis at %s failed: %s", step, c->endpoint, reply->str);
-        c->status = REDIS_STATUS_REPLY_ERROR;
+        c->status =
+            reply_error_is_transient(reply->str) ? REDIS_STATUS_REPLY_ERROR : REDIS_STATUS_REJECTED;
         rc = -1;
     }
     freeReplyObject(reply);
@@ -405,6 +502,7 @@ static int handshake_command(struct redis_conn *c, const char *step, int argc, c
 static int run_handshake(struct redis_conn *c, struct error *err)
 {
     const struct redis_settings *s = &c->settings;
+    bool sent_any = false;
     if (s->password != NULL) {
         const char *with_user[] = {"AUTH", s->username, s->password};
         const char *default_user[] = {"AUTH", s->password};
@@ -414,6 +512,7 @@ static int run_handshake(struct redis_conn *c, struct error *err)
                                      : handshake_command(c, step, 2, default_user, err);
         if (rc != 0)
             return -1;
+        sent_any = true;
     }
     if (s->database != 0) {
         char db[16];
@@ -421,34 +520,41 @@ static int run_handshake(struct redis_conn *c, struct error *err)
         const char *argv[] = {"SELECT", db};
         if (handshake_command(c, "SELECT", 2, argv, err) != 0)
             return -1;
+        sent_any = true;
     }
     if (s->client_name != NULL && s->client_name[0] != '\0') {
         const char *argv[] = {"CLIENT", "SETNAME", s->client_name};
         if (handshake_command(c, "CLIENT SETNAME (turn it off with an empty client name)", 3, argv,
                               err) != 0)
             return -1;
+        sent_any = true;
     }
-    return 0;
+    /* A PING otherwise, so that a server that rejects the connection fails the connect. */
+    const char *ping[] = {"PING"};
+    return sent_any ? 0 : handshake_command(c, "PING", 1, ping, err);
 }
 
 int redis_conn_connect(struct redis_conn *c, struct error *err)
 {
     redis_conn_close(c);
-    if (c->settings.tls) {
-        /* TODO: TLS transport through OpenSSL; rediss:// URLs fail here until it exists. */
-        error_set(err, "rediss:// (TLS) is not supported by this build; use redis://");
-        c->status = REDIS_STATUS_CONNECT;
-        return -1;
-    }
+    c->received_bytes = 0;
     c->reader = redisReaderCreate();
     if (c->reader == NULL) {
         error_set(err, "out of memory");
         c->status = REDIS_STATUS_CONNECT;
         return -1;
     }
-    if (open_socket(c, err) != 0 || run_handshake(c, err) != 0) {
+    int64_t deadline = clock_monotonic_ms() + c->settings.connect_timeout_ms;
+    c->status = REDIS_STATUS_CONNECT;
+    int rc = open_socket(c, deadline, err);
+    if (rc == 0 && c->settings.tls)
+        rc = start_tls(c, deadline, err);
+    if (rc == 0)
+        rc = run_handshake(c, err);
+    if (rc != 0) {
+        if (c->status == REDIS_STATUS_OK)
+            c->status = REDIS_STATUS_CONNECT;
         redis_conn_close(c);
-        c->status = REDIS_STATUS_CONNECT;
         return -1;
     }
     c->status = REDIS_STATUS_OK;

@@ -1,6 +1,6 @@
 /* One Redis connection: the project's own socket I/O driving hiredis's command formatter and
- * reply reader, so the transport (plain TCP now, TLS next) stays under this module's control.
- * Blocking calls with timeouts. A connection is used by one thread at a time. */
+ * reply reader, so the transport (plain TCP, or TLS through redis_tls.h) stays under this
+ * module's control. Blocking calls with timeouts. A connection is used by one thread at a time. */
 #ifndef KCHUB_REDIS_CONN_H
 #define KCHUB_REDIS_CONN_H
 
@@ -19,23 +19,37 @@ struct redis_settings {
     char *password; /* NULL: no AUTH */
     int database;   /* SELECT when not 0 */
     bool tls;       /* rediss:// */
+    char *tls_ca_file;     /* PEM trust anchors; NULL: the system trust store */
+    char *tls_server_name; /* SNI and the name the certificate must carry; NULL: host */
+    char *tls_cert_file;   /* PEM client certificate chain, with tls_key_file; NULL: none */
+    char *tls_key_file;    /* PEM private key of tls_cert_file */
+    bool tls_skip_verify;  /* accept any server certificate; the zero value verifies */
     char *client_name; /* NULL: no CLIENT SETNAME (some providers forbid CLIENT) */
     int connect_timeout_ms;
     int command_timeout_ms;
 };
 
-/* How the last call failed. Every failure other than REDIS_STATUS_REPLY_ERROR closes the
- * connection, because the reply stream can no longer be trusted. */
+/* How the last call failed. Every failure closes the connection, because the reply stream can
+ * no longer be trusted. REDIS_STATUS_TLS and REDIS_STATUS_REJECTED mean a setting is wrong
+ * (redis_status_is_configuration); REDIS_STATUS_REJECTED comes only from redis_conn_connect. */
 enum redis_status {
     REDIS_STATUS_OK = 0,
     REDIS_STATUS_DISCONNECTED, /* the call needs a connection and there is none */
-    REDIS_STATUS_CONNECT,      /* resolving, connecting or the handshake failed */
+    REDIS_STATUS_CONNECT,      /* resolving or connecting failed */
     REDIS_STATUS_TIMEOUT,      /* no complete reply within the timeout */
     REDIS_STATUS_IO,           /* the peer closed the connection or a socket call failed */
     REDIS_STATUS_PROTOCOL,     /* the reply could not be parsed */
     REDIS_STATUS_INTERRUPTED,  /* the wakeup descriptor became readable while waiting */
-    REDIS_STATUS_REPLY_ERROR,  /* the server answered with an error reply (handshake only) */
+    REDIS_STATUS_REPLY_ERROR,  /* a handshake command got an error that retrying may clear,
+                                  such as LOADING or BUSY */
+    REDIS_STATUS_TLS,          /* TLS setup or the handshake failed: certificate, name, files,
+                                  or a peer that does not speak TLS */
+    REDIS_STATUS_REJECTED,     /* AUTH, SELECT or CLIENT SETNAME got an error such as WRONGPASS
+                                  or NOPERM */
 };
+
+/* True for the statuses that a retry cannot fix because a setting is wrong. */
+bool redis_status_is_configuration(enum redis_status status);
 
 struct redis_conn;
 
@@ -45,9 +59,10 @@ struct redis_conn *redis_conn_create(const struct redis_settings *settings);
 /* Closes and frees c. Safe on NULL. */
 void redis_conn_destroy(struct redis_conn *c);
 
-/* Connects: resolves the host, connects within connect_timeout_ms, then AUTH, SELECT and CLIENT
- * SETNAME as the settings ask. Closes an existing connection first. Returns 0, or -1 with err
- * naming the step and the server's answer (never the password). */
+/* Connects: resolves the host, connects and (for rediss://) completes the TLS handshake within
+ * connect_timeout_ms, then AUTH, SELECT and CLIENT SETNAME as the settings ask, each within
+ * connect_timeout_ms. Closes an existing connection first. Returns 0, or -1 with err naming the
+ * step and the server's answer (never the password) and redis_conn_status() telling why. */
 int redis_conn_connect(struct redis_conn *c, struct error *err);
 
 bool redis_conn_is_connected(const struct redis_conn *c);

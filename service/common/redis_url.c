@@ -189,5 +189,10 @@ void redis_settings_dispose(struct redis_settings *s)
         free(s->password);
     }
     free(s->client_name);
+    free(s->tls_ca_file);
+    free(s->tls_server_name);
+    free(s->tls_cert_file);
+    free(s->tls_key_file);
     s->host = s->username = s->password = s->client_name = NULL;
+    s->tls_ca_file = s->tls_server_name = s->tls_cert_file = s->tls_key_file = NULL;
 }

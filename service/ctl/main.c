@@ -4,7 +4,9 @@
 #include "log.h"
 #include "protocol.h"
 #include "publish.h"
+#include "redis_tls.h"
 #include "redis_url.h"
+#include "tls_options.h"
 #include "usage.h"
 
 #include <curl/curl.h>
@@ -38,6 +40,11 @@ enum option_id {
     OPT_NAMESPACE = 256,
     OPT_KEY,
     OPT_REDIS_URL,
+    OPT_REDIS_TLS_CA_FILE,
+    OPT_REDIS_TLS_SERVER_NAME,
+    OPT_REDIS_TLS_CERT_FILE,
+    OPT_REDIS_TLS_KEY_FILE,
+    OPT_REDIS_TLS_VERIFY,
     OPT_INSTANCE,
     OPT_KID,
     OPT_ALG,
@@ -57,6 +64,7 @@ struct ctl_options {
     const char *key_paths[PUBLISH_KEYS_MAX];
     size_t key_count;
     const char *redis_url;
+    struct tls_options tls;
     const char *instance;
     const char *kid;
     const char *alg;
@@ -74,6 +82,11 @@ static const struct option long_options[] = {
     {"namespace", required_argument, NULL, OPT_NAMESPACE},
     {"key", required_argument, NULL, OPT_KEY},
     {"redis-url", required_argument, NULL, OPT_REDIS_URL},
+    {"redis-tls-ca-file", required_argument, NULL, OPT_REDIS_TLS_CA_FILE},
+    {"redis-tls-server-name", required_argument, NULL, OPT_REDIS_TLS_SERVER_NAME},
+    {"redis-tls-cert-file", required_argument, NULL, OPT_REDIS_TLS_CERT_FILE},
+    {"redis-tls-key-file", required_argument, NULL, OPT_REDIS_TLS_KEY_FILE},
+    {"redis-tls-verify", required_argument, NULL, OPT_REDIS_TLS_VERIFY},
     {"instance", required_argument, NULL, OPT_INSTANCE},
     {"kid", required_argument, NULL, OPT_KID},
     {"alg", required_argument, NULL, OPT_ALG},
@@ -162,6 +175,21 @@ static int store_option(struct ctl_options *o, int id, const char *value)
         return 0;
     case OPT_REDIS_URL:
         o->redis_url = value;
+        return 0;
+    case OPT_REDIS_TLS_CA_FILE:
+        o->tls.ca_file = value;
+        return 0;
+    case OPT_REDIS_TLS_SERVER_NAME:
+        o->tls.server_name = value;
+        return 0;
+    case OPT_REDIS_TLS_CERT_FILE:
+        o->tls.cert_file = value;
+        return 0;
+    case OPT_REDIS_TLS_KEY_FILE:
+        o->tls.key_file = value;
+        return 0;
+    case OPT_REDIS_TLS_VERIFY:
+        o->tls.verify = value;
         return 0;
     case OPT_INSTANCE:
         o->instance = value;
@@ -376,6 +404,9 @@ static int build_redis_settings(const struct ctl_options *o, struct redis_settin
     redis->client_name = NULL; /* Some managed Redis services reject CLIENT SETNAME. */
     redis->connect_timeout_ms = CTL_REDIS_TIMEOUT_MS;
     redis->command_timeout_ms = CTL_REDIS_TIMEOUT_MS;
+    if (tls_options_apply(&o->tls, redis, &err) != 0)
+        return usage_error(cmd, "%s", err.message);
+    redis_tls_log_settings(redis, "ctl");
 
     const char *password = env_or_null("KCHUB_REDIS_PASSWORD");
     const char *password_file = env_or_null("KCHUB_REDIS_PASSWORD_FILE");

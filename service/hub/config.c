@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include "config_redis.h"
 #include "protocol.h"
 #include "redis_url.h"
 
@@ -20,7 +21,8 @@ static const char *const top_members[] = {"listen", "http_threads", "http_connec
                                           "http_connection_timeout_s", "log_level", "log_format",
                                           "redis", "keys", "jwks", "namespaces", NULL};
 static const char *const redis_members[] = {"url", "password_file", "client_name",
-                                            "connect_timeout_ms", "command_timeout_ms", NULL};
+                                            "connect_timeout_ms", "command_timeout_ms",
+                                            CONFIG_REDIS_MEMBERS, NULL};
 static const char *const keys_members[] = {"lease_max_ms", "retire_grace_ms",
                                            "clock_ahead_max_ms", "max_count", NULL};
 static const char *const jwks_members[] = {"cache_control", NULL};
@@ -340,6 +342,9 @@ static int read_file(struct hub_config *c, struct loading *l, const char *path, 
             json_integer_member(section, s->section, s->name, s->min, s->max, s->value, err) != 0)
             goto done;
     }
+    if (config_redis_read_file(json_object_get(root, "redis"), &c->redis,
+                               &c->redis_skip_access_check, err) != 0)
+        goto done;
     rc = read_file_namespaces(c, json_object_get(root, "namespaces"), err);
 done:
     json_decref(root);
@@ -365,6 +370,9 @@ static int read_environment(struct hub_config *c, struct loading *l, config_env_
             parse_integer(value, from, integers[i].min, integers[i].max, integers[i].value, err) != 0)
             return -1;
     }
+    if (config_redis_read_env(lookup, c->redis_url, &c->redis, &c->redis_skip_access_check,
+                              err) != 0)
+        return -1;
     const char *list = lookup("KCHUB_NAMESPACE");
     if (list == NULL)
         return 0;

@@ -20,6 +20,7 @@ struct hub_config {
     char *redis_url;
     char *redis_password_file;
     struct redis_settings redis; /* from redis_url, the password sources and the redis section */
+    bool redis_skip_access_check; /* redis.check_access false: no ACL check at start */
     int64_t lease_max_ms;
     int64_t retire_grace_ms;
     int64_t clock_ahead_max_ms;

@@ -6,6 +6,7 @@
 #include "http_server.h"
 #include "log.h"
 #include "namespace.h"
+#include "redis_check.h"
 #include "stream_sync.h"
 
 #include <getopt.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #define EXIT_CONFIG 2
+#define EXIT_REDIS  3 /* Redis rejected the credentials, certificates or ACL */
 #define MODULE      "main"
 
 static const char usage_text[] =
@@ -33,12 +35,18 @@ static const char usage_text[] =
     "Environment (the single-namespace setup needs no file):\n"
     "  KCHUB_NAMESPACE              namespace, or several separated by commas (required)\n"
     "  KCHUB_LISTEN                 HOST:PORT to listen on (default 127.0.0.1:8080)\n"
-    "  KCHUB_REDIS_URL              redis://[user[:password]@]host[:port][/db]\n"
-    "                               (default redis://127.0.0.1:6379)\n"
+    "  KCHUB_REDIS_URL              redis://[user[:password]@]host[:port][/db], rediss:// for\n"
+    "                               TLS (default redis://127.0.0.1:6379)\n"
     "  KCHUB_REDIS_PASSWORD         Redis password, overriding the URL's\n"
     "  KCHUB_REDIS_PASSWORD_FILE    file holding the Redis password (wins over the others)\n"
     "  KCHUB_REDIS_CLIENT_NAME      CLIENT SETNAME value; empty sends none (default kc-cluster-hub)\n"
     "  KCHUB_REDIS_CONNECT_TIMEOUT_MS, KCHUB_REDIS_COMMAND_TIMEOUT_MS  (default 2000 each)\n"
+    "  KCHUB_REDIS_TLS_CA_FILE      PEM CA certificates that verify Redis (default: system store)\n"
+    "  KCHUB_REDIS_TLS_SERVER_NAME  name Redis's certificate must carry, sent as SNI\n"
+    "                               (default: the URL's host)\n"
+    "  KCHUB_REDIS_TLS_CERT_FILE, KCHUB_REDIS_TLS_KEY_FILE  PEM client certificate and key\n"
+    "  KCHUB_REDIS_TLS_VERIFY       true or false: verify the certificate (default true)\n"
+    "  KCHUB_REDIS_CHECK_ACCESS     true or false: check the ACL at start (default true)\n"
     "  KCHUB_LEASE_MAX_MS           longest key lease accepted, ms (default 3600000)\n"
     "  KCHUB_RETIRE_GRACE_MS        how long a retired key stays served, ms (default 120000)\n"
     "  KCHUB_CLOCK_AHEAD_MAX_MS     how far an entry ID may lie ahead of Redis's clock, ms\n"
@@ -50,7 +58,8 @@ static const char usage_text[] =
     "  KCHUB_LOG_LEVEL              debug, info, warn or error (default info)\n"
     "  KCHUB_LOG_FORMAT             text or json (default text)\n"
     "\n"
-    "Exit status: 0 after SIGTERM or SIGINT, 1 when it cannot start, 2 for invalid settings.\n";
+    "Exit status: 0 after SIGTERM or SIGINT, 1 when it cannot start, 2 for invalid settings,\n"
+    "3 when Redis rejects the configured credentials, certificates or ACL.\n";
 
 struct options {
     const char *config_path;
@@ -146,6 +155,13 @@ static int serve(const struct hub_config *config)
     int status = EXIT_FAILURE;
     struct stream_sync *sync = NULL;
     struct http_server *http = http_server_start(&http_settings, list, config->namespace_count, &err);
+    if (http != NULL &&
+        redis_check_start(&config->redis, list, config->namespace_count,
+                          !config->redis_skip_access_check,
+                          &sync_settings.check_access_on_connect) == REDIS_CHECK_REJECTED) {
+        status = EXIT_REDIS;
+        goto stop;
+    }
     if (http != NULL)
         sync = stream_sync_start(&config->redis, list, config->namespace_count, &sync_settings, &err);
     if (http == NULL || sync == NULL) {

@@ -7,6 +7,7 @@
 #include "key_store.h"
 #include "protocol.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -28,6 +29,12 @@ struct hub_namespace {
     atomic_uint_fast64_t events_applied;
     atomic_uint_fast64_t events_rejected[EVENT_REJECT_COUNT];
     atomic_uint_fast64_t keys_served;
+
+    /* The stream thread's Redis connection, for readiness. All namespaces share it. */
+    atomic_bool redis_connected;
+    atomic_int_fast64_t redis_state_since_ms; /* epoch ms of the last change, 0 before any */
+    pthread_mutex_t redis_error_lock;         /* guards redis_error */
+    char redis_error[256];                    /* why it is down; "" while connected */
 };
 
 /* Creates a namespace named name (which must pass protocol_namespace_is_valid) with an empty
@@ -36,6 +43,15 @@ struct hub_namespace *hub_namespace_create(const char *name, int64_t retire_grac
                                            size_t max_keys);
 
 void hub_namespace_destroy(struct hub_namespace *ns);
+
+/* Records the Redis connection state (the stream thread calls it on every change). error says
+ * why it is down and may be NULL. */
+void hub_namespace_set_redis_state(struct hub_namespace *ns, bool connected, const char *error);
+
+/* Reads the Redis connection state: returns whether it is connected, and fills *since_ms (epoch
+ * ms of the last change, 0 before the first) and error (up to error_len bytes, "" when none). */
+bool hub_namespace_redis_state(struct hub_namespace *ns, int64_t *since_ms, char *error,
+                               size_t error_len);
 
 /* Finds a namespace by name of name_len bytes in the array, or NULL. */
 struct hub_namespace *hub_namespace_find(struct hub_namespace *const *list, size_t count,

@@ -2,7 +2,9 @@
 
 #include "clock.h"
 #include "log.h"
+#include "redis_check.h"
 #include "stream_fold.h"
+#include "stream_resync.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +23,10 @@
 #define TRIM_INTERVAL_MS     60000
 #define BACKOFF_START_MS     100
 #define BACKOFF_MAX_MS       5000
-#define MODULE               "redis"
+/* How often every stream is checked for lost entries while connected, because a FLUSHALL does
+ * not drop the connection. Each check is one XINFO STREAM per namespace. */
+#define LOSS_CHECK_INTERVAL_MS 5000
+#define MODULE                 "redis"
 
 struct stream_sync {
     pthread_t thread;
@@ -34,9 +39,15 @@ struct stream_sync {
     struct stream_fold fold;
     int64_t clock_sampled_at_ms;
     int64_t trimmed_at_ms;
+    int64_t loss_checked_at_ms;
     int command_timeout_ms;
+    bool check_access_pending; /* the ACL check has not passed on any connection yet */
+    bool down;                 /* the loss of the connection was logged and not yet recovered */
+    int64_t down_since_ms;
     unsigned failed_attempts; /* connection attempts since the last success */
     int64_t backoff_ms;
+    char *username;    /* the Redis user, for messages; NULL for the default user */
+    char reseeder[96]; /* reseeded_by value: host name and process id */
 };
 
 static bool stop_requested(const struct stream_sync *sync)
@@ -77,7 +88,8 @@ static int sample_clock(struct stream_sync *sync, struct error *err)
         return -1;
     int rc = -1;
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
-        reply->element[0]->type == REDIS_REPLY_STRING && reply->element[1]->type == REDIS_REPLY_STRING) {
+        reply->element[0]->type == REDIS_REPLY_STRING &&
+        reply->element[1]->type == REDIS_REPLY_STRING) {
         int64_t seconds = strtoll(reply->element[0]->str, NULL, 10);
         int64_t micros = strtoll(reply->element[1]->str, NULL, 10);
         remote_clock_sample(&sync->redis_clock, seconds * 1000 + micros / 1000,
@@ -87,8 +99,8 @@ static int sample_clock(struct stream_sync *sync, struct error *err)
                   remote_clock_now_ms(&sync->redis_clock) - clock_realtime_ms());
         rc = 0;
     } else {
-        error_set(err, "TIME returned %s", reply->type == REDIS_REPLY_ERROR ? reply->str
-                                                                             : "an unexpected reply");
+        error_set(err, "TIME returned %s",
+                  reply->type == REDIS_REPLY_ERROR ? reply->str : "an unexpected reply");
     }
     freeReplyObject(reply);
     return rc;
@@ -99,7 +111,8 @@ static int sample_clock(struct stream_sync *sync, struct error *err)
 static void back_off(struct stream_sync *sync)
 {
     int64_t delay = sync->backoff_ms - (int64_t)(random() % (sync->backoff_ms / 4 + 1));
-    sync->backoff_ms = sync->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : sync->backoff_ms * 2;
+    sync->backoff_ms =
+        sync->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : sync->backoff_ms * 2;
     int64_t until = clock_monotonic_ms() + delay;
     while (!stop_requested(sync)) {
         int64_t now = clock_monotonic_ms();
@@ -109,34 +122,76 @@ static void back_off(struct stream_sync *sync)
         int64_t to_deadline = next == KEY_STORE_NO_DEADLINE
                                   ? until - now
                                   : next - remote_clock_now_ms(&sync->redis_clock) + 1;
-        wait_or_stop(sync, to_deadline < until - now ? (to_deadline > 0 ? to_deadline : 1)
-                                                     : until - now);
+        wait_or_stop(sync,
+                     to_deadline < until - now ? (to_deadline > 0 ? to_deadline : 1) : until - now);
         stream_fold_expire(&sync->fold, sync->list, sync->count);
     }
+}
+
+static void set_state(struct stream_sync *sync, bool connected, const char *error)
+{
+    for (size_t i = 0; i < sync->count; i++)
+        hub_namespace_set_redis_state(sync->list[i], connected, error);
+}
+
+/* Logs the loss of Redis once per outage and marks every namespace disconnected. */
+static void mark_down(struct stream_sync *sync, const char *what, const char *message)
+{
+    if (sync->down)
+        return;
+    sync->down = true;
+    sync->down_since_ms = clock_monotonic_ms();
+    log_error(MODULE, "%s: %s; serving the last key sets and retrying with backoff up to %d ms",
+              what, message, BACKOFF_MAX_MS);
+    set_state(sync, false, message);
+}
+
+static int check_access(struct stream_sync *sync, struct error *err)
+{
+    enum redis_check_result result =
+        redis_check_access(sync->conn, sync->username, sync->list, sync->count, err);
+    if (result == REDIS_CHECK_OK) {
+        sync->check_access_pending = false;
+        log_info(MODULE, "the Redis user may read and write the names of all %zu namespaces",
+                 sync->count);
+        return 0;
+    }
+    redis_conn_close(sync->conn);
+    return -1;
 }
 
 static int connect_redis(struct stream_sync *sync)
 {
     struct error err = {""};
-    if (redis_conn_connect(sync->conn, &err) != 0 || sample_clock(sync, &err) != 0) {
-        if (sync->failed_attempts == 0)
-            log_error(MODULE, "cannot connect to Redis at %s: %s; retrying with backoff up to "
-                      "%d ms; serving the last key sets meanwhile",
-                      redis_conn_endpoint(sync->conn), err.message, BACKOFF_MAX_MS);
-        else
-            log_debug(MODULE, "connect attempt %u to %s failed: %s", sync->failed_attempts + 1,
-                      redis_conn_endpoint(sync->conn), err.message);
+    int rc = redis_conn_connect(sync->conn, &err);
+    if (rc == 0)
+        rc = sample_clock(sync, &err);
+    if (rc == 0 && sync->check_access_pending)
+        rc = check_access(sync, &err);
+    if (rc != 0) {
         sync->failed_attempts++;
+        char what[400];
+        snprintf(what, sizeof(what), "cannot connect to Redis at %s",
+                 redis_conn_endpoint(sync->conn));
+        mark_down(sync, what, err.message);
+        log_debug(MODULE, "connect attempt %u to %s failed: %s", sync->failed_attempts,
+                  redis_conn_endpoint(sync->conn), err.message);
         redis_conn_close(sync->conn);
         return -1;
     }
-    if (sync->failed_attempts > 0)
-        log_info(MODULE, "connected to Redis at %s after %u failed attempts",
-                 redis_conn_endpoint(sync->conn), sync->failed_attempts);
+    if (sync->down)
+        log_info(MODULE,
+                 "reconnected to Redis at %s after %u failed attempts in %" PRId64 " ms; "
+                 "resuming after the last applied entries",
+                 redis_conn_endpoint(sync->conn), sync->failed_attempts,
+                 clock_monotonic_ms() - sync->down_since_ms);
     else
         log_info(MODULE, "connected to Redis at %s", redis_conn_endpoint(sync->conn));
+    sync->down = false;
     sync->failed_attempts = 0;
     sync->backoff_ms = BACKOFF_START_MS;
+    sync->loss_checked_at_ms = 0; /* Check every stream for lost entries before following. */
+    set_state(sync, true, NULL);
     return 0;
 }
 
@@ -144,8 +199,10 @@ static void log_lost(struct stream_sync *sync, const char *step, const struct er
 {
     if (redis_conn_status(sync->conn) == REDIS_STATUS_INTERRUPTED)
         return;
-    log_error(MODULE, "%s failed: %s; reconnecting and resuming after the last applied entry",
-              step, err->message);
+    char what[200];
+    snprintf(what, sizeof(what), "lost Redis at %s: %s failed", redis_conn_endpoint(sync->conn),
+             step);
+    mark_down(sync, what, err->message);
 }
 
 /* Reads ns's stream from after ns->last_id to its end in pages, then publishes the first
@@ -166,8 +223,12 @@ static int replay_namespace(struct stream_sync *sync, struct hub_namespace *ns)
             return -1;
         }
         if (reply->type == REDIS_REPLY_ERROR) {
-            log_error(MODULE, "XRANGE %s failed: %s; check that the Redis user may read it",
-                      ns->stream_key, reply->str);
+            char what[200];
+            snprintf(what, sizeof(what),
+                     "XRANGE %s failed (check that the Redis user may read "
+                     "it)",
+                     ns->stream_key);
+            mark_down(sync, what, reply->str);
             freeReplyObject(reply);
             redis_conn_close(sync->conn);
             return -1;
@@ -182,8 +243,10 @@ static int replay_namespace(struct stream_sync *sync, struct hub_namespace *ns)
     if (stream_fold_publish(&sync->fold, ns) != 0)
         return -1;
     atomic_store(&ns->replayed, true);
-    log_info(MODULE, "namespace %s: replayed %zu entries of %s in %" PRId64 " ms, serving %zu "
-             "keys", ns->name, total, ns->stream_key, clock_monotonic_ms() - started,
+    log_info(MODULE,
+             "namespace %s: replayed %zu entries of %s in %" PRId64 " ms, serving %zu "
+             "keys",
+             ns->name, total, ns->stream_key, clock_monotonic_ms() - started,
              key_store_count(ns->store));
     return 0;
 }
@@ -213,13 +276,14 @@ static void trim_streams(struct stream_sync *sync)
     sync->trimmed_at_ms = clock_monotonic_ms();
 }
 
-/* How long XREAD may block: until the next key leaves, at most FOLLOW_BLOCK_MAX_MS. */
+/* How long XREAD may block: until the next key leaves or the next loss check is due, at most
+ * FOLLOW_BLOCK_MAX_MS. */
 static int block_ms(const struct stream_sync *sync)
 {
+    int64_t wait = sync->loss_checked_at_ms + LOSS_CHECK_INTERVAL_MS - clock_monotonic_ms();
     int64_t next = stream_fold_next_deadline(sync->list, sync->count);
-    if (next == KEY_STORE_NO_DEADLINE)
-        return FOLLOW_BLOCK_MAX_MS;
-    int64_t wait = next - remote_clock_now_ms(&sync->redis_clock) + 1;
+    if (next != KEY_STORE_NO_DEADLINE && next - remote_clock_now_ms(&sync->redis_clock) + 1 < wait)
+        wait = next - remote_clock_now_ms(&sync->redis_clock) + 1;
     if (wait < 1)
         return 1;
     return wait > FOLLOW_BLOCK_MAX_MS ? FOLLOW_BLOCK_MAX_MS : (int)wait;
@@ -277,7 +341,7 @@ static int follow_once(struct stream_sync *sync)
     }
     int rc = 0;
     if (reply->type == REDIS_REPLY_ERROR) {
-        log_error(MODULE, "XREAD failed: %s; check that the Redis user may read every stream",
+        mark_down(sync, "XREAD failed (check that the Redis user may read every stream)",
                   reply->str);
         redis_conn_close(sync->conn);
         rc = -1;
@@ -288,8 +352,68 @@ static int follow_once(struct stream_sync *sync)
     return rc;
 }
 
-/* One pass of the loop while connected: replay what is not replayed yet, keep the clock sample
- * and the trim fresh, then follow. Returns -1 when the connection failed. */
+/* Handles lost entries of ns: reads the stream on from plan->resume_id on top of the keys it
+ * serves, then writes back the keys whose entries are gone. Returns -1 when the connection
+ * failed. */
+static int resync_namespace(struct stream_sync *sync, struct hub_namespace *ns,
+                            const struct stream_info *info, const struct stream_resync_plan *plan)
+{
+    char what[400];
+    stream_loss_describe(ns, info, plan, what, sizeof(what));
+    log_warn(MODULE,
+             "namespace %s: Redis lost key events: %s; resyncing from after %s and "
+             "keeping the %zu keys served",
+             ns->name, what, plan->resume_id, key_store_count(ns->store));
+    snprintf(ns->last_id, sizeof(ns->last_id), "%s", plan->resume_id);
+    if (replay_namespace(sync, ns) != 0)
+        return -1;
+    struct stream_info after;
+    struct error err = {""};
+    if (stream_info_read(sync->conn, ns->stream_key, &after, &err) != 0) {
+        log_lost(sync, "XINFO STREAM", &err);
+        return -1;
+    }
+    long written = stream_reseed(sync->conn, ns, &after, plan,
+                                 remote_clock_now_ms(&sync->redis_clock), sync->reseeder, &err);
+    if (written < 0) {
+        log_lost(sync, "re-seeding the stream", &err);
+        return -1;
+    }
+    log_info(MODULE,
+             "namespace %s: re-seeded %ld live keys into %s with their remaining leases%s%s",
+             ns->name, written, ns->stream_key, err.message[0] != '\0' ? "; " : "", err.message);
+    return 0;
+}
+
+/* Compares every replayed stream with what the hub applied, and resyncs the ones that lost
+ * entries. Returns -1 when the connection failed. */
+static int check_for_loss(struct stream_sync *sync)
+{
+    for (size_t i = 0; i < sync->count; i++) {
+        struct hub_namespace *ns = sync->list[i];
+        if (!atomic_load(&ns->replayed))
+            continue;
+        struct stream_info info;
+        struct error err = {""};
+        if (stream_info_read(sync->conn, ns->stream_key, &info, &err) != 0) {
+            if (redis_conn_is_connected(sync->conn))
+                log_warn(MODULE, "namespace %s: cannot check for lost entries: %s", ns->name,
+                         err.message);
+            else
+                log_lost(sync, "XINFO STREAM", &err);
+            continue;
+        }
+        struct stream_resync_plan plan;
+        if (stream_loss_detect(ns, &info, &plan) != STREAM_LOSS_NONE &&
+            resync_namespace(sync, ns, &info, &plan) != 0)
+            return -1;
+    }
+    sync->loss_checked_at_ms = clock_monotonic_ms();
+    return redis_conn_is_connected(sync->conn) ? 0 : -1;
+}
+
+/* One pass of the loop while connected: replay what is not replayed yet, look for lost entries,
+ * keep the clock sample and the trim fresh, then follow. Returns -1 when the connection failed. */
 static int run_connected(struct stream_sync *sync)
 {
     for (size_t i = 0; i < sync->count; i++) {
@@ -297,6 +421,8 @@ static int run_connected(struct stream_sync *sync)
             return -1;
     }
     int64_t now = clock_monotonic_ms();
+    if (now - sync->loss_checked_at_ms >= LOSS_CHECK_INTERVAL_MS && check_for_loss(sync) != 0)
+        return -1;
     struct error err = {""};
     if (now - sync->clock_sampled_at_ms >= CLOCK_RESAMPLE_MS && sample_clock(sync, &err) != 0) {
         log_lost(sync, "TIME", &err);
@@ -345,6 +471,11 @@ struct stream_sync *stream_sync_start(const struct redis_settings *redis,
     sync->settings = *settings;
     sync->command_timeout_ms = redis->command_timeout_ms;
     sync->backoff_ms = BACKOFF_START_MS;
+    sync->check_access_pending = settings->check_access_on_connect;
+    char host[64] = "hub";
+    gethostname(host, sizeof(host));
+    host[sizeof(host) - 1] = '\0';
+    snprintf(sync->reseeder, sizeof(sync->reseeder), "%s-%ld", host, (long)getpid());
     sync->clock_sampled_at_ms = clock_monotonic_ms();
     sync->trimmed_at_ms = clock_monotonic_ms() - TRIM_INTERVAL_MS;
     sync->fold.settings = (struct stream_fold_settings){
@@ -356,9 +487,11 @@ struct stream_sync *stream_sync_start(const struct redis_settings *redis,
     srandom((unsigned)clock_realtime_ms() ^ (unsigned)getpid());
 
     sync->conn = redis_conn_create(redis);
-    if (sync->conn == NULL || pipe2(sync->wakeup_pipe, O_CLOEXEC) != 0) {
-        error_set(err, "cannot set up the stream thread: %s", sync->conn ? strerror(errno)
-                                                                          : "out of memory");
+    sync->username = redis->username != NULL ? strdup(redis->username) : NULL;
+    if (sync->conn == NULL || (redis->username != NULL && sync->username == NULL) ||
+        pipe2(sync->wakeup_pipe, O_CLOEXEC) != 0) {
+        error_set(err, "cannot set up the stream thread: %s",
+                  sync->conn ? strerror(errno) : "out of memory");
         goto failed;
     }
     redis_conn_set_wakeup_fd(sync->conn, sync->wakeup_pipe[0]);
@@ -371,6 +504,7 @@ struct stream_sync *stream_sync_start(const struct redis_settings *redis,
 
 failed:
     redis_conn_destroy(sync->conn);
+    free(sync->username);
     if (sync->wakeup_pipe[0] >= 0)
         close(sync->wakeup_pipe[0]);
     if (sync->wakeup_pipe[1] >= 0)
@@ -389,5 +523,6 @@ void stream_sync_stop(struct stream_sync *sync)
     redis_conn_destroy(sync->conn);
     close(sync->wakeup_pipe[0]);
     close(sync->wakeup_pipe[1]);
+    free(sync->username);
     free(sync);
 }

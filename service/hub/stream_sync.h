@@ -10,14 +10,16 @@
 #include "namespace.h"
 #include "redis_conn.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct stream_sync_settings {
-    int64_t lease_max_ms;       /* the longest lease accepted */
-    int64_t retire_grace_ms;    /* how long a retired key stays served */
-    int64_t clock_ahead_max_ms; /* how far an entry ID may lie ahead of the Redis clock */
-    const char *cache_control;  /* Cache-Control of JWKS responses; must outlive the sync */
+    int64_t lease_max_ms;         /* the longest lease accepted */
+    int64_t retire_grace_ms;      /* how long a retired key stays served */
+    int64_t clock_ahead_max_ms;   /* how far an entry ID may lie ahead of the Redis clock */
+    const char *cache_control;    /* Cache-Control of JWKS responses; must outlive the sync */
+    bool check_access_on_connect; /* run redis_check_access on the first connection */
 };
 
 struct stream_sync;

@@ -163,6 +163,73 @@ static void test_error_hides_password(void)
     CHECK(strstr(err.message, "hunter2") == NULL);
 }
 
+static void test_redis_tls_settings(void)
+{
+    UNIT_CASE("redis tls settings");
+    const char *file = "{\"redis\": {\"url\": \"rediss://u@cache.internal:6380\","
+                       " \"tls_ca_file\": \"/etc/ca.pem\", \"tls_server_name\": \"redis.test\","
+                       " \"tls_cert_file\": \"/etc/c.pem\", \"tls_key_file\": \"/etc/k.pem\","
+                       " \"check_access\": false},"
+                       " \"namespaces\": [{\"name\": \"a\"}]}";
+    const char *env[] = {"KCHUB_REDIS_TLS_SERVER_NAME", "from-env.test", NULL};
+    struct hub_config c;
+    struct error err = {""};
+    CHECK_INT(load(file, env, &c, &err), 0);
+    CHECK(c.redis.tls);
+    CHECK_STR(c.redis.tls_ca_file, "/etc/ca.pem");
+    CHECK_STR(c.redis.tls_server_name, "from-env.test");
+    CHECK_STR(c.redis.tls_cert_file, "/etc/c.pem");
+    CHECK_STR(c.redis.tls_key_file, "/etc/k.pem");
+    CHECK(!c.redis.tls_skip_verify);
+    CHECK(c.redis_skip_access_check);
+    config_dispose(&c);
+
+    const char *defaults[] = {"KCHUB_NAMESPACE", "a", NULL};
+    CHECK_INT(load(NULL, defaults, &c, &err), 0);
+    CHECK(!c.redis.tls);
+    CHECK(c.redis.tls_ca_file == NULL);
+    CHECK(!c.redis.tls_skip_verify);
+    CHECK(!c.redis_skip_access_check);
+    config_dispose(&c);
+
+    const char *no_verify[] = {"KCHUB_NAMESPACE", "a", "KCHUB_REDIS_URL", "rediss://h",
+                               "KCHUB_REDIS_TLS_VERIFY", "false", "KCHUB_REDIS_CHECK_ACCESS",
+                               "true", NULL};
+    CHECK_INT(load(NULL, no_verify, &c, &err), 0);
+    CHECK(c.redis.tls_skip_verify);
+    CHECK(!c.redis_skip_access_check);
+    config_dispose(&c);
+
+    const char *file_verify = "{\"redis\": {\"url\": \"rediss://h\", \"tls_verify\": false},"
+                              " \"namespaces\": [{\"name\": \"a\"}]}";
+    CHECK_INT(load(file_verify, NULL, &c, &err), 0);
+    CHECK(c.redis.tls_skip_verify);
+    config_dispose(&c);
+}
+
+static void test_redis_tls_errors(void)
+{
+    UNIT_CASE("redis tls errors");
+    const char *none[] = {NULL};
+    const char *plain_url[] = {"KCHUB_NAMESPACE", "a", "KCHUB_REDIS_TLS_CA_FILE", "/ca.pem", NULL};
+    const char *cert_only[] = {"KCHUB_NAMESPACE", "a", "KCHUB_REDIS_URL", "rediss://h",
+                               "KCHUB_REDIS_TLS_CERT_FILE", "/c.pem", NULL};
+    const char *key_only[] = {"KCHUB_NAMESPACE", "a", "KCHUB_REDIS_URL", "rediss://h",
+                              "KCHUB_REDIS_TLS_KEY_FILE", "/k.pem", NULL};
+    const char *bad_verify[] = {"KCHUB_NAMESPACE", "a", "KCHUB_REDIS_URL", "rediss://h",
+                                "KCHUB_REDIS_TLS_VERIFY", "no", NULL};
+    const char *bad_check[] = {"KCHUB_NAMESPACE", "a", "KCHUB_REDIS_CHECK_ACCESS", "0", NULL};
+    expect_error(NULL, plain_url, "rediss://");
+    expect_error(NULL, cert_only, "tls_key_file");
+    expect_error(NULL, key_only, "tls_cert_file");
+    expect_error(NULL, bad_verify, "KCHUB_REDIS_TLS_VERIFY");
+    expect_error(NULL, bad_check, "KCHUB_REDIS_CHECK_ACCESS");
+    expect_error("{\"redis\": {\"tls_verify\": \"false\"}}", none, "redis.tls_verify");
+    expect_error("{\"redis\": {\"check_access\": 1}}", none, "redis.check_access");
+    expect_error("{\"redis\": {\"tls_ca_file\": 5}}", none, "redis.tls_ca_file");
+    expect_error("{\"redis\": {\"tls_ca_flie\": \"x\"}}", none, "redis.tls_ca_flie");
+}
+
 int main(void)
 {
     test_env_only();
@@ -170,5 +237,7 @@ int main(void)
     test_password_file();
     test_errors_name_setting();
     test_error_hides_password();
+    test_redis_tls_settings();
+    test_redis_tls_errors();
     return unit_finish("config");
 }
