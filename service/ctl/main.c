@@ -1,6 +1,7 @@
 /* kc-cluster-ctl: publishes an application instance's public keys to kc-cluster-hub through the
  * Redis stream <namespace>:jwks, and retires them. */
 #include "key_source.h"
+#include "listen.h"
 #include "log.h"
 #include "protocol.h"
 #include "publish.h"
@@ -34,7 +35,7 @@
 #define CTL_REDIS_TIMEOUT_MS    2000
 #define CTL_PASSWORD_MAX_BYTES  1024
 
-enum subcommand { CMD_PUBLISH, CMD_RETIRE };
+enum subcommand { CMD_PUBLISH, CMD_RETIRE, CMD_LISTEN };
 
 enum option_id {
     OPT_NAMESPACE = 256,
@@ -53,6 +54,7 @@ enum option_id {
     OPT_SAFE_WINDOW_MS,
     OPT_READY_FILE,
     OPT_ONCE,
+    OPT_FROM,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -74,6 +76,7 @@ struct ctl_options {
     int64_t safe_window_ms;
     const char *ready_file;
     bool once;
+    const char *from_id; /* listen: where to start reading */
     char default_instance[PROTOCOL_INSTANCE_MAX_BYTES * 2]; /* HOSTNAME-PID when not given */
     bool seen[OPT_VERSION + 1]; /* options given, to reject repeats and misplaced ones */
 };
@@ -95,6 +98,7 @@ static const struct option long_options[] = {
     {"safe-window-ms", required_argument, NULL, OPT_SAFE_WINDOW_MS},
     {"ready-file", required_argument, NULL, OPT_READY_FILE},
     {"once", no_argument, NULL, OPT_ONCE},
+    {"from", required_argument, NULL, OPT_FROM},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -102,7 +106,8 @@ static const struct option long_options[] = {
 
 static const char *subcommand_name(enum subcommand command)
 {
-    return command == CMD_PUBLISH ? "publish" : "retire";
+    static const char *const names[] = {"publish", "retire", "listen"};
+    return names[command];
 }
 
 /* Prints a usage error naming the subcommand's help and returns EXIT_USAGE. */
@@ -222,22 +227,33 @@ static int store_option(struct ctl_options *o, int id, const char *value)
     case OPT_ONCE:
         o->once = true;
         return 0;
+    case OPT_FROM:
+        o->from_id = value;
+        return 0;
     default:
         return usage_error(cmd, "internal error: unhandled option %d", id);
     }
 }
 
-/* Rejects options that belong to publish only when the subcommand is retire. */
+/* Rejects options that belong to another subcommand. */
 static int check_option_scope(const struct ctl_options *o)
 {
     static const int publish_only[] = {
         OPT_KEY, OPT_ALG, OPT_LEASE_MS, OPT_JWKS_URL, OPT_SAFE_WINDOW_MS, OPT_READY_FILE, OPT_ONCE};
-    if (o->command != CMD_RETIRE)
+    static const int key_options[] = {OPT_INSTANCE, OPT_KID};
+    const char *cmd = subcommand_name(o->command);
+    if (o->command != CMD_LISTEN && o->seen[OPT_FROM])
+        return usage_error(cmd, "--from is an option of listen, not of %s", cmd);
+    if (o->command == CMD_PUBLISH)
         return 0;
     for (size_t i = 0; i < sizeof(publish_only) / sizeof(publish_only[0]); i++) {
         if (o->seen[publish_only[i]])
-            return usage_error("retire", "--%s is an option of publish, not of retire",
-                               option_name(publish_only[i]));
+            return usage_error(cmd, "--%s is an option of publish, not of %s",
+                               option_name(publish_only[i]), cmd);
+    }
+    for (size_t i = 0; o->command == CMD_LISTEN && i < 2; i++) {
+        if (o->seen[key_options[i]])
+            return usage_error(cmd, "--%s is not an option of listen", option_name(key_options[i]));
     }
     return 0;
 }
@@ -251,7 +267,8 @@ static int parse_options(int argc, char **argv, struct ctl_options *o)
     int id;
     while ((id = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
         if (id == 'h' || id == OPT_HELP) {
-            fputs(o->command == CMD_PUBLISH ? ctl_usage_publish : ctl_usage_retire, stdout);
+            const char *const texts[] = {ctl_usage_publish, ctl_usage_retire, ctl_usage_listen};
+            fputs(texts[o->command], stdout);
             return 0;
         }
         if (id == OPT_VERSION) {
@@ -298,6 +315,11 @@ static int apply_defaults(struct ctl_options *o)
         o->redis_url = env_or_null("KCHUB_REDIS_URL");
     if (o->redis_url == NULL)
         o->redis_url = CTL_DEFAULT_REDIS_URL;
+    if (o->command == CMD_LISTEN) {
+        if (o->from_id == NULL)
+            o->from_id = "$";
+        return -1;
+    }
     if (o->instance == NULL)
         o->instance = env_or_null("KCHUB_INSTANCE");
     if (o->instance == NULL && o->command == CMD_RETIRE)
@@ -499,6 +521,18 @@ static int run_retire(const struct ctl_options *o, const struct redis_settings *
     return EXIT_SUCCESS;
 }
 
+static int run_listen(const struct ctl_options *o, const struct redis_settings *redis)
+{
+    struct listen_settings settings = {
+        .redis = redis, .namespace_name = o->namespace_name, .from_id = o->from_id};
+    struct error err;
+    if (listen_run(&settings, &err) != 0) {
+        log_error("ctl", "%s", err.message);
+        return EXIT_FAILURE;
+    }
+    return EXIT_SUCCESS;
+}
+
 /* Applies KCHUB_LOG_LEVEL and KCHUB_LOG_FORMAT. Returns -1 to go on, or EXIT_USAGE. */
 static int configure_logging(void)
 {
@@ -523,7 +557,7 @@ static int configure_logging(void)
 static int parse_subcommand(int argc, char **argv, struct ctl_options *o)
 {
     if (argc < 2)
-        return usage_error(NULL, "a subcommand is missing; expected publish or retire");
+        return usage_error(NULL, "a subcommand is missing; expected publish, retire or listen");
     const char *word = argv[1];
     if (strcmp(word, "--help") == 0 || strcmp(word, "-h") == 0) {
         fputs(ctl_usage_top, stdout);
@@ -537,8 +571,11 @@ static int parse_subcommand(int argc, char **argv, struct ctl_options *o)
         o->command = CMD_PUBLISH;
     else if (strcmp(word, "retire") == 0)
         o->command = CMD_RETIRE;
+    else if (strcmp(word, "listen") == 0)
+        o->command = CMD_LISTEN;
     else
-        return usage_error(NULL, "unknown subcommand \"%s\"; expected publish or retire", word);
+        return usage_error(NULL, "unknown subcommand \"%s\"; expected publish, retire or listen",
+                           word);
     return -1;
 }
 
@@ -562,7 +599,12 @@ int main(int argc, char **argv)
         log_error("ctl", "libcurl could not be initialised");
         rc = EXIT_FAILURE;
     } else if (rc < 0) {
-        rc = o.command == CMD_PUBLISH ? run_publish(&o, &redis) : run_retire(&o, &redis);
+        if (o.command == CMD_PUBLISH)
+            rc = run_publish(&o, &redis);
+        else if (o.command == CMD_RETIRE)
+            rc = run_retire(&o, &redis);
+        else
+            rc = run_listen(&o, &redis);
         curl_global_cleanup();
     }
     redis_settings_dispose(&redis);

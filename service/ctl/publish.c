@@ -4,6 +4,7 @@
 #include "log.h"
 #include "protocol.h"
 #include "serve_check.h"
+#include "stop_signal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,38 +20,6 @@
 #define STREAM_KEY_BYTES  (PROTOCOL_NAMESPACE_MAX_BYTES + sizeof(PROTOCOL_JWKS_STREAM_SUFFIX))
 #define PUBLISH_ARG_COUNT 15
 #define RETIRE_ARG_COUNT  11
-
-/* The self-pipe: the signal handler writes to it and nothing reads it, so once a stop was
- * requested its read end stays readable and every later wait returns at once. */
-static int stop_pipe[2] = {-1, -1};
-static volatile sig_atomic_t stop_signal;
-
-static void on_stop_signal(int signo)
-{
-    int saved_errno = errno;
-    stop_signal = signo;
-    ssize_t written = write(stop_pipe[1], "x", 1);
-    (void)written; /* A full pipe already wakes the waits. */
-    errno = saved_errno;
-}
-
-static int stop_signals_install(struct error *err)
-{
-    if (stop_pipe[0] < 0 && pipe2(stop_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
-        error_set(err, "creating the signal pipe failed: %s", strerror(errno));
-        return -1;
-    }
-    struct sigaction action = {.sa_handler = on_stop_signal};
-    sigemptyset(&action.sa_mask);
-    struct sigaction ignore = {.sa_handler = SIG_IGN};
-    sigemptyset(&ignore.sa_mask);
-    if (sigaction(SIGTERM, &action, NULL) != 0 || sigaction(SIGINT, &action, NULL) != 0 ||
-        sigaction(SIGPIPE, &ignore, NULL) != 0) {
-        error_set(err, "installing the signal handlers failed: %s", strerror(errno));
-        return -1;
-    }
-    return 0;
-}
 
 struct publisher {
     const struct publish_settings *settings;
@@ -346,22 +315,22 @@ static int check_once_lease(const struct publisher *p, struct error *err)
 /* The loop of publish_run. Returns 0 when stopped or done, -1 with err set on a failure. */
 static int publish_loop(struct publisher *p, struct error *err)
 {
-    while (stop_signal == 0) {
+    while (stop_signal_received() == 0) {
         if (publish_when_due(p, err) != 0)
             return -1;
         if (once_is_done(p))
             return 0;
         if (check_once_lease(p, err) != 0)
             return -1;
-        if (stop_signal != 0)
+        if (stop_signal_received() != 0)
             break;
         int64_t until_ms = p->next_attempt_ms;
         if (p->settings->once && p->published)
             until_ms = p->last_publish_ms + p->settings->lease_ms;
-        if (serve_check_run(p->check, until_ms, stop_pipe[0], err) != 0)
+        if (serve_check_run(p->check, until_ms, stop_signal_fd(), err) != 0)
             return -1;
     }
-    log_info("publish", "received %s; stopping", stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+    log_info("publish", "received %s; stopping", stop_signal_received() == SIGINT ? "SIGINT" : "SIGTERM");
     return 0;
 }
 
@@ -403,7 +372,7 @@ static int publisher_init(struct publisher *p, const struct publish_settings *s,
         error_set(err, "out of memory creating the Redis connection");
         return -1;
     }
-    redis_conn_set_wakeup_fd(p->conn, stop_pipe[0]);
+    redis_conn_set_wakeup_fd(p->conn, stop_signal_fd());
     return 0;
 }
 
@@ -416,7 +385,7 @@ static void publisher_dispose(struct publisher *p)
 /* Retires the keys when the loop ended by a stop or a failure. Returns the final status. */
 static int finish_run(struct publisher *p, int rc, struct error *err)
 {
-    bool stopping = rc != 0 || stop_signal != 0;
+    bool stopping = rc != 0 || stop_signal_received() != 0;
     if (!stopping) {
         log_info("publish",
                  "--once: done without renewal; the hub serves the keys until their "
@@ -444,7 +413,7 @@ int publish_run(const struct publish_settings *settings, struct error *err)
     }
     struct publisher p;
     memset(&p, 0, sizeof(p));
-    if (stop_signals_install(err) != 0)
+    if (stop_signal_install(err) != 0)
         return -1;
     int rc = publisher_init(&p, settings, err);
     if (rc == 0) {

@@ -3,11 +3,13 @@
 const char ctl_usage_top[] =
     "Usage: kc-cluster-ctl publish --namespace NS --key FILE [options]\n"
     "       kc-cluster-ctl retire --namespace NS --instance ID [--kid KID] [--redis-url URL]\n"
+    "       kc-cluster-ctl listen --namespace NS [--from ID] [--redis-url URL]\n"
     "       kc-cluster-ctl --help | --version\n"
     "\n"
     "Publishes an application instance's public signing keys to kc-cluster-hub through Redis,\n"
-    "renews them while running, and retires them on SIGTERM or SIGINT.\n"
-    "Run 'kc-cluster-ctl publish --help' or 'kc-cluster-ctl retire --help' for the options.\n";
+    "renews them while running, and retires them on SIGTERM or SIGINT. listen prints the\n"
+    "back-channel logout notices the hub hands to the namespace's instances.\n"
+    "Run 'kc-cluster-ctl SUBCOMMAND --help' for the options of publish, retire or listen.\n";
 
 const char ctl_usage_publish[] =
     "Usage: kc-cluster-ctl publish --namespace NS --key FILE [--key FILE ...] [options]\n"
@@ -67,6 +69,24 @@ const char ctl_usage_retire[] =
     "  --redis-url URL       redis://[[user][:password]@]host[:port][/db], or rediss:// for\n"
     "                        TLS (env KCHUB_REDIS_URL, default " CTL_DEFAULT_REDIS_URL ")\n"
     "  --redis-tls-*         the TLS options of publish\n"
+    "  --help                print this help\n"
+    "\n"
+    "Environment and exit status as for publish.\n";
+
+const char ctl_usage_listen[] =
+    "Usage: kc-cluster-ctl listen --namespace NS [--from ID] [--redis-url URL]\n"
+    "\n"
+    "Prints the logout notices of the stream NS:logout:events, one JSON line each on stdout:\n"
+    "the notice's members (iss, sub, sid, jti, iat, exp, revoke_offline_access,\n"
+    "received_at_ms) with \"id\", the stream entry ID, first. It reads the notices after --from,\n"
+    "then follows new ones until SIGTERM or SIGINT, resuming after the last printed ID when\n"
+    "the Redis connection drops.\n"
+    "\n"
+    "  --namespace NS        hub namespace (env KCHUB_NAMESPACE)\n"
+    "  --from ID             start after this stream entry ID; 0 reads every notice still in the\n"
+    "                        stream, $ only the ones added from now on (default $)\n"
+    "  --redis-url URL       redis://[[user][:password]@]host[:port][/db]\n"
+    "                        (env KCHUB_REDIS_URL, default " CTL_DEFAULT_REDIS_URL ")\n"
     "  --help                print this help\n"
     "\n"
     "Environment and exit status as for publish.\n";

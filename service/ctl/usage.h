@@ -8,5 +8,6 @@
 extern const char ctl_usage_top[];
 extern const char ctl_usage_publish[];
 extern const char ctl_usage_retire[];
+extern const char ctl_usage_listen[];
 
 #endif
