@@ -18,7 +18,10 @@
 #define MODULE                  "config"
 
 static const char *const top_members[] = {"listen", "http_threads", "http_connection_limit",
-                                          "http_connection_timeout_s", "log_level", "log_format",
+                                          "http_connection_timeout_s", "http_body_max_bytes",
+                                          "admin_listen", "shutdown_drain_ms",
+                                          "degraded_not_ready_after_ms",
+                                          "log_level", "log_format",
                                           "redis", "keys", "jwks", "namespaces", NULL};
 static const char *const redis_members[] = {"url", "password_file", "client_name",
                                             "connect_timeout_ms", "command_timeout_ms",
@@ -26,7 +29,7 @@ static const char *const redis_members[] = {"url", "password_file", "client_name
 static const char *const keys_members[] = {"lease_max_ms", "retire_grace_ms",
                                            "clock_ahead_max_ms", "max_count", NULL};
 static const char *const jwks_members[] = {"cache_control", NULL};
-static const char *const namespace_members[] = {"name", NULL};
+static const char *const namespace_members[] = {"name", "logout", NULL};
 
 /* Where a value came from, for error messages: "KCHUB_LEASE_MAX_MS", for example. */
 struct source {
@@ -71,7 +74,7 @@ static bool header_value_is_valid(const char *text)
 
 /* Checks that text is HOST:PORT or [IPV6]:PORT with a port from 0 to 65535 (0 picks a free one);
  * whether the host is an address of this machine is found out when binding. */
-static int check_listen(const char *text, struct error *err)
+static int check_listen(const char *text, const char *setting, struct error *err)
 {
     const char *colon = strrchr(text, ':');
     const char *port = colon != NULL ? colon + 1 : "";
@@ -82,10 +85,8 @@ static int check_listen(const char *text, struct error *err)
     bool bracketed = host_len >= 2 && text[0] == '[' && text[host_len - 1] == ']';
     bool bare_v6 = host_len > 0 && memchr(text, ':', host_len) != NULL && !bracketed;
     if (host_len == 0 || value < 0 || value > 65535 || bare_v6) {
-        error_set(err,
-                  "invalid setting listen (KCHUB_LISTEN): expected HOST:PORT with a port from "
-                  "0 to 65535, as in 127.0.0.1:8080 or [::1]:8080, got \"%.80s\"",
-                  text);
+        error_set(err, "invalid setting %s: expected HOST:PORT with a port from 0 to 65535, as in "
+                  "127.0.0.1:8080 or [::1]:8080, got \"%.80s\"", setting, text);
         return -1;
     }
     return 0;
@@ -168,13 +169,14 @@ struct loading {
     int64_t command_timeout_ms;
 };
 
-#define STRING_SETTING_COUNT  7
-#define INTEGER_SETTING_COUNT 9
+#define STRING_SETTING_COUNT  8
+#define INTEGER_SETTING_COUNT 12
 
 static void string_settings(struct hub_config *c, struct loading *l, struct string_setting *out)
 {
     const struct string_setting table[STRING_SETTING_COUNT] = {
         {"", "listen", "KCHUB_LISTEN", &c->listen},
+        {"", "admin_listen", "KCHUB_ADMIN_LISTEN", &c->admin_listen},
         {"", "log_level", "KCHUB_LOG_LEVEL", &l->log_level},
         {"", "log_format", "KCHUB_LOG_FORMAT", &l->log_format},
         {"redis", "url", "KCHUB_REDIS_URL", &c->redis_url},
@@ -193,6 +195,11 @@ static void integer_settings(struct hub_config *c, struct loading *l, struct int
          &c->http_connection_limit},
         {"", "http_connection_timeout_s", "KCHUB_HTTP_CONNECTION_TIMEOUT_S", 1, 3600,
          &c->http_connection_timeout_s},
+        {"", "http_body_max_bytes", "KCHUB_HTTP_BODY_MAX_BYTES", 1024, 16777216,
+         &c->http_body_max_bytes},
+        {"", "shutdown_drain_ms", "KCHUB_SHUTDOWN_DRAIN_MS", 0, 600000, &c->shutdown_drain_ms},
+        {"", "degraded_not_ready_after_ms", "KCHUB_DEGRADED_NOT_READY_AFTER_MS", 0, 86400000,
+         &c->degraded_not_ready_after_ms},
         {"redis", "connect_timeout_ms", "KCHUB_REDIS_CONNECT_TIMEOUT_MS", 100, 600000,
          &l->connect_timeout_ms},
         {"redis", "command_timeout_ms", "KCHUB_REDIS_COMMAND_TIMEOUT_MS", 100, 600000,
@@ -215,6 +222,8 @@ static int set_defaults(struct hub_config *c, struct loading *l, struct error *e
     c->http_threads = cores > 0 && cores <= 256 ? cores : 2;
     c->http_connection_limit = 10000;
     c->http_connection_timeout_s = 30;
+    c->http_body_max_bytes = 65536;
+    c->shutdown_drain_ms = 5000;
     c->lease_max_ms = 3600000;
     c->retire_grace_ms = 120000;
     c->clock_ahead_max_ms = 5000;
@@ -222,6 +231,7 @@ static int set_defaults(struct hub_config *c, struct loading *l, struct error *e
     l->connect_timeout_ms = 2000;
     l->command_timeout_ms = 2000;
     if (replace_string(&c->listen, "127.0.0.1:8080", err) != 0 ||
+        replace_string(&c->admin_listen, "127.0.0.1:8081", err) != 0 ||
         replace_string(&c->redis_url, "redis://127.0.0.1:6379", err) != 0 ||
         replace_string(&c->cache_control, "no-cache", err) != 0 ||
         replace_string(&l->log_level, "info", err) != 0 ||
@@ -248,7 +258,7 @@ static int add_namespace(struct hub_config *c, const char *name, size_t len, con
         return -1;
     }
     for (size_t i = 0; i < c->namespace_count; i++) {
-        if (strcmp(c->namespaces[i], text) == 0) {
+        if (strcmp(c->namespaces[i].name, text) == 0) {
             error_set(err, "invalid setting %s: namespace \"%s\" is listed twice", setting, text);
             return -1;
         }
@@ -257,25 +267,80 @@ static int add_namespace(struct hub_config *c, const char *name, size_t len, con
         error_set(err, "invalid setting %s: more than %d namespaces", setting, NAMESPACE_MAX_COUNT);
         return -1;
     }
-    char **grown = realloc(c->namespaces, (c->namespace_count + 1) * sizeof(*grown));
-    if (grown == NULL || (grown[c->namespace_count] = strdup(text)) == NULL) {
-        if (grown != NULL)
-            c->namespaces = grown;
+    struct namespace_config *grown =
+        realloc(c->namespaces, (c->namespace_count + 1) * sizeof(*grown));
+    if (grown == NULL) {
         error_set(err, "out of memory");
         return -1;
     }
     c->namespaces = grown;
+    grown[c->namespace_count] = (struct namespace_config){.name = strdup(text), .logout = NULL};
+    if (grown[c->namespace_count].name == NULL) {
+        error_set(err, "out of memory");
+        return -1;
+    }
     c->namespace_count++;
     return 0;
 }
 
 static void clear_namespaces(struct hub_config *c)
 {
-    for (size_t i = 0; i < c->namespace_count; i++)
-        free(c->namespaces[i]);
+    for (size_t i = 0; i < c->namespace_count; i++) {
+        free(c->namespaces[i].name);
+        if (c->namespaces[i].logout != NULL)
+            logout_config_dispose(c->namespaces[i].logout);
+        free(c->namespaces[i].logout);
+    }
     free(c->namespaces);
     c->namespaces = NULL;
     c->namespace_count = 0;
+}
+
+/* Reads the "logout" object of the namespace added last. */
+static int read_file_logout(struct hub_config *c, json_t *logout, const char *namespace_path,
+                            struct error *err)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "%s.logout", namespace_path);
+    struct logout_config *settings = calloc(1, sizeof(*settings));
+    if (settings == NULL) {
+        error_set(err, "out of memory");
+        return -1;
+    }
+    if (logout_config_from_json(logout, path, settings, err) != 0) {
+        free(settings);
+        return -1;
+    }
+    c->namespaces[c->namespace_count - 1].logout = settings;
+    return 0;
+}
+
+/* Applies the KCHUB_LOGOUT_* variables to the only namespace. */
+static int read_environment_logout(struct hub_config *c, config_env_lookup lookup,
+                                   struct error *err)
+{
+    struct logout_config settings;
+    bool present = false;
+    if (logout_config_from_env(lookup, &settings, &present, err) != 0)
+        return -1;
+    if (!present)
+        return 0;
+    if (c->namespace_count != 1) {
+        logout_config_dispose(&settings);
+        error_set(err, "invalid setting KCHUB_LOGOUT_*: these variables configure the only "
+                  "namespace, but %zu are configured; set \"logout\" per namespace in the config "
+                  "file instead", c->namespace_count);
+        return -1;
+    }
+    struct namespace_config *ns = &c->namespaces[0];
+    if (ns->logout == NULL && (ns->logout = calloc(1, sizeof(*ns->logout))) == NULL) {
+        logout_config_dispose(&settings);
+        error_set(err, "out of memory");
+        return -1;
+    }
+    logout_config_dispose(ns->logout);
+    *ns->logout = settings;
+    return 0;
 }
 
 static int read_file_namespaces(struct hub_config *c, json_t *list, struct error *err)
@@ -299,6 +364,9 @@ static int read_file_namespaces(struct hub_config *c, json_t *list, struct error
             return -1;
         }
         if (add_namespace(c, json_string_value(name), json_string_length(name), path, err) != 0)
+            return -1;
+        json_t *logout = json_object_get(item, "logout");
+        if (logout != NULL && read_file_logout(c, logout, path, err) != 0)
             return -1;
     }
     return 0;
@@ -434,8 +502,14 @@ static int resolve_redis(struct hub_config *c, struct loading *l, config_env_loo
 
 static int resolve_rest(struct hub_config *c, const struct loading *l, struct error *err)
 {
-    if (check_listen(c->listen, err) != 0)
+    if (check_listen(c->listen, "listen (KCHUB_LISTEN)", err) != 0 ||
+        check_listen(c->admin_listen, "admin_listen (KCHUB_ADMIN_LISTEN)", err) != 0)
         return -1;
+    if (strcmp(c->listen, c->admin_listen) == 0) {
+        error_set(err, "invalid setting admin_listen (KCHUB_ADMIN_LISTEN): it equals listen, "
+                  "\"%s\"; give the admin routes their own port", c->listen);
+        return -1;
+    }
     if (log_level_parse(l->log_level, &c->log_level) != 0) {
         error_set(err, "invalid setting log_level (KCHUB_LOG_LEVEL): expected debug, info, warn "
                   "or error, got \"%.40s\"", l->log_level);
@@ -472,6 +546,8 @@ int config_load(struct hub_config *out, const char *path, config_env_lookup look
         rc = resolve_redis(out, &l, lookup, err);
     if (rc == 0)
         rc = resolve_rest(out, &l, err);
+    if (rc == 0)
+        rc = read_environment_logout(out, lookup, err);
     free(l.log_level);
     free(l.log_format);
     free(l.client_name);
@@ -483,6 +559,7 @@ int config_load(struct hub_config *out, const char *path, config_env_lookup look
 void config_dispose(struct hub_config *c)
 {
     free(c->listen);
+    free(c->admin_listen);
     free(c->redis_url);
     free(c->redis_password_file);
     free(c->cache_control);
@@ -502,7 +579,14 @@ void config_log_summary(const struct hub_config *c)
              r->client_name != NULL ? r->client_name : "(none)", (long long)c->lease_max_ms,
              (long long)c->retire_grace_ms, (long long)c->keys_max, c->cache_control,
              c->namespace_count);
-    for (size_t i = 0; i < c->namespace_count; i++)
-        log_info(MODULE, "namespace %s: stream %s%s, JWKS at /%s/jwks", c->namespaces[i],
-                 c->namespaces[i], PROTOCOL_JWKS_STREAM_SUFFIX, c->namespaces[i]);
+    for (size_t i = 0; i < c->namespace_count; i++) {
+        const struct namespace_config *ns = &c->namespaces[i];
+        log_info(MODULE, "namespace %s: stream %s%s, JWKS at /%s/jwks", ns->name, ns->name,
+                 PROTOCOL_JWKS_STREAM_SUFFIX, ns->name);
+        if (ns->logout != NULL)
+            log_info(MODULE, "namespace %s: back-channel logout at /%s/backchannel-logout for "
+                     "client %s of issuer %s, keys from %s", ns->name, ns->name,
+                     ns->logout->client_id, ns->logout->issuer,
+                     ns->logout->jwks_url != NULL ? ns->logout->jwks_url : "discovery");
+    }
 }

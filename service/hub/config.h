@@ -3,12 +3,19 @@
 #ifndef KCHUB_CONFIG_H
 #define KCHUB_CONFIG_H
 
+#include "config_logout.h"
 #include "error.h"
 #include "log.h"
 #include "redis_conn.h"
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* One served namespace and its optional back-channel logout settings. */
+struct namespace_config {
+    char *name;
+    struct logout_config *logout; /* NULL: POST /<name>/backchannel-logout answers 404 */
+};
 
 struct hub_config {
     char *listen;
@@ -26,7 +33,11 @@ struct hub_config {
     int64_t clock_ahead_max_ms;
     int64_t keys_max;
     char *cache_control;
-    char **namespaces;
+    int64_t http_body_max_bytes;
+    char *admin_listen;
+    int64_t shutdown_drain_ms;           /* how long SIGTERM waits for open connections */
+    int64_t degraded_not_ready_after_ms; /* 0: a hub that lost Redis stays ready */
+    struct namespace_config *namespaces;
     size_t namespace_count;
 };
 

@@ -3,12 +3,17 @@
  * and the signals that stop them. */
 #include "config.h"
 #include "error.h"
+#include "admin_server.h"
+#include "http_metrics.h"
 #include "http_server.h"
+#include "logout_fanout.h"
+#include "logout_receiver.h"
 #include "log.h"
 #include "namespace.h"
 #include "redis_check.h"
 #include "stream_sync.h"
 
+#include <curl/curl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -55,6 +60,22 @@ static const char usage_text[] =
     "  KCHUB_JWKS_CACHE_CONTROL     Cache-Control of JWKS responses (default no-cache)\n"
     "  KCHUB_HTTP_THREADS           HTTP worker threads (default: one per CPU)\n"
     "  KCHUB_HTTP_CONNECTION_LIMIT, KCHUB_HTTP_CONNECTION_TIMEOUT_S  (default 10000, 30)\n"
+    "  KCHUB_HTTP_BODY_MAX_BYTES    request bodies larger than this get 413 (default 65536)\n"
+    "  KCHUB_ADMIN_LISTEN           HOST:PORT of /healthz, /readyz, /metrics and\n"
+    "                               /<namespace>/keys (default 127.0.0.1:8081)\n"
+    "  KCHUB_SHUTDOWN_DRAIN_MS      how long SIGTERM waits for open connections (default 5000)\n"
+    "  KCHUB_DEGRADED_NOT_READY_AFTER_MS\n"
+    "                               report not ready once Redis is lost this long; 0 keeps a\n"
+    "                               degraded hub ready (default 0)\n"
+    "  KCHUB_LOGOUT_ISSUER, KCHUB_LOGOUT_CLIENT_ID\n"
+    "                               accept back-channel logouts of this client of this issuer\n"
+    "                               (one namespace only; the config file sets them per namespace)\n"
+    "  KCHUB_LOGOUT_JWKS_URL        realm keys URL (default: discovery from the issuer)\n"
+    "  KCHUB_LOGOUT_ALGS            accepted token algorithms, comma-separated (default RS256)\n"
+    "  KCHUB_LOGOUT_CLOCK_SKEW_MS, KCHUB_LOGOUT_MAX_AGE_MS  (default 15000, 120000)\n"
+    "  KCHUB_LOGOUT_REQUIRE_EXP     true to reject tokens without exp (default false)\n"
+    "  KCHUB_LOGOUT_CA_FILE, KCHUB_LOGOUT_REFRESH_INTERVAL_MS, KCHUB_LOGOUT_FETCH_TIMEOUT_MS,\n"
+    "  KCHUB_LOGOUT_STREAM_MAX_LEN  (default system CAs, 10000, 3000, 10000)\n"
     "  KCHUB_LOG_LEVEL              debug, info, warn or error (default info)\n"
     "  KCHUB_LOG_FORMAT             text or json (default text)\n"
     "\n"
@@ -112,12 +133,50 @@ static struct hub_namespace **create_namespaces(const struct hub_config *config)
 {
     struct hub_namespace **list = calloc(config->namespace_count, sizeof(*list));
     for (size_t i = 0; list != NULL && i < config->namespace_count; i++) {
-        list[i] = hub_namespace_create(config->namespaces[i], config->retire_grace_ms,
+        list[i] = hub_namespace_create(config->namespaces[i].name, config->retire_grace_ms,
                                        (size_t)config->keys_max);
         if (list[i] == NULL)
             return NULL; /* Out of memory at start: the process exits. */
     }
     return list;
+}
+
+/* Logout jobs per HTTP thread: each job thread holds one Redis connection while it waits. */
+#define LOGOUT_WORKERS_PER_HTTP_THREAD 2
+
+/* Creates the Redis pool and a receiver for each namespace with logout settings, and fetches the
+ * realms' keys once. Sets *fanout to NULL when no namespace has logout settings. */
+static int start_logout(const struct hub_config *config, struct hub_namespace **list,
+                        size_t workers, struct logout_fanout **fanout, struct error *err)
+{
+    *fanout = NULL;
+    bool wanted = false;
+    for (size_t i = 0; i < config->namespace_count; i++)
+        wanted = wanted || config->namespaces[i].logout != NULL;
+    if (!wanted)
+        return 0;
+    *fanout = logout_fanout_create(&config->redis, workers, err);
+    if (*fanout == NULL)
+        return -1;
+    for (size_t i = 0; i < config->namespace_count; i++) {
+        const struct logout_config *settings = config->namespaces[i].logout;
+        if (settings == NULL)
+            continue;
+        list[i]->logout = logout_receiver_create(list[i]->name, settings, *fanout, err);
+        if (list[i]->logout == NULL)
+            return -1;
+        logout_receiver_prefetch(list[i]->logout);
+    }
+    return 0;
+}
+
+static void stop_logout(struct hub_namespace **list, size_t count, struct logout_fanout *fanout)
+{
+    for (size_t i = 0; i < count; i++) {
+        logout_receiver_destroy(list[i]->logout);
+        list[i]->logout = NULL;
+    }
+    logout_fanout_destroy(fanout);
 }
 
 /* Blocks the stop signals in every thread, so that only sigwait in main receives them. */
@@ -150,11 +209,26 @@ static int serve(const struct hub_config *config)
         .threads = (unsigned)config->http_threads,
         .connection_limit = (unsigned)config->http_connection_limit,
         .connection_timeout_s = (unsigned)config->http_connection_timeout_s,
+        .body_max_bytes = (size_t)config->http_body_max_bytes,
+        .logout_workers = (size_t)config->http_threads * LOGOUT_WORKERS_PER_HTTP_THREAD,
+        .metrics = http_metrics_create(),
+    };
+    struct admin_settings admin_settings = {
+        .listen = config->admin_listen,
+        .metrics = http_settings.metrics,
+        .degraded_not_ready_after_ms = config->degraded_not_ready_after_ms,
     };
     struct error err = {""};
     int status = EXIT_FAILURE;
     struct stream_sync *sync = NULL;
-    struct http_server *http = http_server_start(&http_settings, list, config->namespace_count, &err);
+    struct http_server *http = NULL;
+    struct logout_fanout *fanout = NULL;
+    struct admin_server *admin = NULL;
+    if (http_settings.metrics != NULL &&
+        start_logout(config, list, http_settings.logout_workers, &fanout, &err) == 0)
+        admin = admin_server_start(&admin_settings, list, config->namespace_count, &err);
+    if (admin != NULL)
+        http = http_server_start(&http_settings, list, config->namespace_count, &err);
     if (http != NULL &&
         redis_check_start(&config->redis, list, config->namespace_count,
                           !config->redis_skip_access_check,
@@ -173,9 +247,14 @@ static int serve(const struct hub_config *config)
     log_info(MODULE, "received %s, stopping", received == SIGTERM ? "SIGTERM" : "SIGINT");
     status = EXIT_SUCCESS;
 
+    http_server_drain(http, config->shutdown_drain_ms);
+
 stop:
     http_server_stop(http);
     stream_sync_stop(sync);
+    admin_server_stop(admin);
+    http_metrics_destroy(http_settings.metrics);
+    stop_logout(list, config->namespace_count, fanout);
     for (size_t i = 0; i < config->namespace_count; i++)
         hub_namespace_destroy(list[i]);
     free(list);
@@ -199,8 +278,11 @@ int main(int argc, char **argv)
     log_info(MODULE, "kc-cluster-hub %s starting", KCHUB_VERSION);
     config_log_summary(&config);
     int status = EXIT_SUCCESS;
-    if (!options.check_only)
+    if (!options.check_only) {
+        curl_global_init(CURL_GLOBAL_DEFAULT); /* Before any thread starts, as libcurl requires. */
         status = serve(&config);
+        curl_global_cleanup();
+    }
     config_dispose(&config);
     log_info(MODULE, "stopped with exit status %d", status);
     return status;

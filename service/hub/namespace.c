@@ -21,6 +21,7 @@ struct hub_namespace *hub_namespace_create(const char *name, int64_t retire_grac
     snprintf(ns->stream_key, sizeof(ns->stream_key), "%s%s", name, PROTOCOL_JWKS_STREAM_SUFFIX);
     snprintf(ns->last_id, sizeof(ns->last_id), "0-0");
     jwks_slot_init(&ns->slot);
+    pthread_mutex_init(&ns->store_lock, NULL);
     atomic_init(&ns->replayed, false);
     atomic_init(&ns->redis_connected, false);
     atomic_init(&ns->redis_state_since_ms, 0);
@@ -33,6 +34,7 @@ void hub_namespace_destroy(struct hub_namespace *ns)
     if (ns == NULL)
         return;
     jwks_slot_dispose(&ns->slot);
+    pthread_mutex_destroy(&ns->store_lock);
     key_store_destroy(ns->store);
     pthread_mutex_destroy(&ns->redis_error_lock);
     free(ns);
@@ -45,6 +47,8 @@ void hub_namespace_set_redis_state(struct hub_namespace *ns, bool connected, con
     pthread_mutex_unlock(&ns->redis_error_lock);
     atomic_store(&ns->redis_state_since_ms, clock_realtime_ms());
     atomic_store(&ns->redis_connected, connected);
+    if (connected)
+        atomic_fetch_add(&ns->redis_connects, 1);
 }
 
 bool hub_namespace_redis_state(struct hub_namespace *ns, int64_t *since_ms, char *error,

@@ -5,6 +5,7 @@
 
 #include "jwks_snapshot.h"
 #include "key_store.h"
+#include "logout_receiver.h"
 #include "protocol.h"
 
 #include <pthread.h>
@@ -18,20 +19,27 @@ struct hub_namespace {
     char name[PROTOCOL_NAMESPACE_MAX_BYTES + 1];
     char stream_key[PROTOCOL_NAMESPACE_MAX_BYTES + sizeof(PROTOCOL_JWKS_STREAM_SUFFIX)];
 
-    /* Owned by the stream thread. */
+    /* Owned by the stream thread, which holds store_lock while it changes the store, so the
+     * admin keys route can read it. The JWKS path never takes it. */
+    pthread_mutex_t store_lock;
     struct key_store *store;
     char last_id[STREAM_ID_MAX_BYTES]; /* the last entry applied, "0-0" before any */
     uint64_t published_version;        /* store version of the snapshot in the slot */
 
     /* Shared with HTTP threads. */
+    struct logout_receiver *logout; /* NULL when logout is not configured; set before serving */
     struct jwks_slot slot;
     atomic_bool replayed; /* the initial replay is done and a snapshot is in the slot */
     atomic_uint_fast64_t events_applied;
     atomic_uint_fast64_t events_rejected[EVENT_REJECT_COUNT];
     atomic_uint_fast64_t keys_served;
+    atomic_int_fast64_t apply_delay_ms; /* Redis time of applying the latest entry minus its ID
+                                         * time, while following (not during the replay) */
 
     /* The stream thread's Redis connection, for readiness. All namespaces share it. */
     atomic_bool redis_connected;
+    atomic_uint_fast64_t redis_connects; /* successful connects; all after the first are
+                                          * reconnects */
     atomic_int_fast64_t redis_state_since_ms; /* epoch ms of the last change, 0 before any */
     pthread_mutex_t redis_error_lock;         /* guards redis_error */
     char redis_error[256];                    /* why it is down; "" while connected */

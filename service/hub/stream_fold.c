@@ -3,6 +3,7 @@
 #include "log.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,9 @@ void stream_fold_expire(struct stream_fold *fold, struct hub_namespace *const *l
     int64_t now = redis_now_ms(fold);
     for (size_t i = 0; i < count; i++) {
         struct hub_namespace *ns = list[i];
+        pthread_mutex_lock(&ns->store_lock);
         size_t removed = key_store_expire(ns->store, now);
+        pthread_mutex_unlock(&ns->store_lock);
         if (removed > 0)
             log_info(MODULE, "namespace %s: %zu keys left on lease end or retirement, %zu served",
                      ns->name, removed, key_store_count(ns->store));
@@ -131,6 +134,9 @@ static enum event_reject fold_entry(struct stream_fold *fold, struct hub_namespa
                  fold->settings.clock_ahead_max_ms);
         return EVENT_REJECT_FUTURE_ID;
     }
+    /* While following, the distance to the Redis clock is how far behind the hub applies. */
+    if (atomic_load(&ns->replayed))
+        atomic_store(&ns->apply_delay_ms, -ahead);
     return key_store_apply(ns->store, entry_ms, event, reason, REASON_BYTES);
 }
 
@@ -167,7 +173,9 @@ size_t stream_fold_entries(struct stream_fold *fold, struct hub_namespace *ns,
 {
     if (entries->type != REDIS_REPLY_ARRAY)
         return 0;
+    pthread_mutex_lock(&ns->store_lock);
     for (size_t i = 0; i < entries->elements; i++)
         apply_entry(fold, ns, entries->element[i]);
+    pthread_mutex_unlock(&ns->store_lock);
     return entries->elements;
 }

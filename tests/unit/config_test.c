@@ -49,7 +49,8 @@ static void test_env_only(void)
     struct error err = {""};
     CHECK_INT(load(NULL, env, &c, &err), 0);
     CHECK_INT(c.namespace_count, 2);
-    CHECK_STR(c.namespaces[1], "app-b");
+    CHECK_STR(c.namespaces[1].name, "app-b");
+    CHECK(c.namespaces[1].logout == NULL);
     CHECK_INT(c.lease_max_ms, 60000);
     CHECK_INT(c.retire_grace_ms, 120000);
     CHECK_STR(c.listen, "127.0.0.1:8080");
@@ -82,7 +83,7 @@ static void test_file_then_env(void)
     CHECK_STR(c.cache_control, "max-age=5");
     CHECK(c.redis.client_name == NULL);
     CHECK_INT(c.namespace_count, 1);
-    CHECK_STR(c.namespaces[0], "from-file");
+    CHECK_STR(c.namespaces[0].name, "from-file");
     config_dispose(&c);
 }
 
@@ -230,8 +231,74 @@ static void test_redis_tls_errors(void)
     expect_error("{\"redis\": {\"tls_ca_flie\": \"x\"}}", none, "redis.tls_ca_flie");
 }
 
+static void test_logout_settings(void)
+{
+    UNIT_CASE("logout settings");
+    const char *file = "{\"namespaces\": [{\"name\": \"a\", \"logout\": {\"issuer\": "
+                       "\"https://kc.example/realms/r\", \"client_id\": \"app\", \"algs\": "
+                       "[\"RS256\", \"ES256\"], \"require_exp\": true, \"stream_max_len\": 50}},"
+                       " {\"name\": \"b\"}]}";
+    const char *none[] = {NULL};
+    struct hub_config c;
+    struct error err = {""};
+    CHECK_INT(load(file, none, &c, &err), 0);
+    CHECK(c.namespaces[0].logout != NULL);
+    CHECK(c.namespaces[1].logout == NULL);
+    if (c.namespaces[0].logout != NULL) {
+        CHECK_STR(c.namespaces[0].logout->issuer, "https://kc.example/realms/r");
+        CHECK_STR(c.namespaces[0].logout->client_id, "app");
+        CHECK(c.namespaces[0].logout->jwks_url == NULL);
+        CHECK(c.namespaces[0].logout->require_exp);
+        CHECK_INT(c.namespaces[0].logout->stream_max_len, 50);
+        CHECK_INT(c.namespaces[0].logout->max_age_ms, 120000);
+        CHECK_INT(c.namespaces[0].logout->algs, 0x41); /* RS256 and ES256 */
+    }
+    config_dispose(&c);
+
+    const char *env[] = {"KCHUB_NAMESPACE", "a", "KCHUB_LOGOUT_ISSUER", "http://127.0.0.1:9/r",
+                         "KCHUB_LOGOUT_CLIENT_ID", "app", "KCHUB_LOGOUT_ALGS", "EdDSA", NULL};
+    CHECK_INT(load(NULL, env, &c, &err), 0);
+    CHECK(c.namespaces[0].logout != NULL);
+    if (c.namespaces[0].logout != NULL) {
+        CHECK_STR(c.namespaces[0].logout->issuer, "http://127.0.0.1:9/r");
+        CHECK(!c.namespaces[0].logout->require_exp);
+    }
+    config_dispose(&c);
+}
+
+static void test_logout_errors(void)
+{
+    UNIT_CASE("logout errors");
+    const char *none[] = {NULL};
+    expect_error("{\"namespaces\": [{\"name\": \"a\", \"logout\": {\"client_id\": \"x\"}}]}",
+                 none, "issuer");
+    expect_error("{\"namespaces\": [{\"name\": \"a\", \"logout\": {\"issuer\": \"https://i\"}}]}",
+                 none, "client_id");
+    expect_error("{\"namespaces\": [{\"name\": \"a\", \"logout\": {\"issuer\": \"https://i\", "
+                 "\"client_id\": \"x\", \"algs\": [\"HS256\"]}}]}", none, "namespaces[0].logout.algs");
+    expect_error("{\"namespaces\": [{\"name\": \"a\", \"logout\": {\"issuer\": \"https://i\", "
+                 "\"client_id\": \"x\", \"algs\": [\"none\"]}}]}", none, "none");
+    expect_error("{\"namespaces\": [{\"name\": \"a\", \"logout\": {\"issuer\": \"ftp://i\", "
+                 "\"client_id\": \"x\"}}]}", none, "http");
+    expect_error("{\"namespaces\": [{\"name\": \"a\", \"logout\": {\"isuer\": \"x\"}}]}", none,
+                 "namespaces[0].logout.isuer");
+    expect_error("{\"namespaces\": [{\"name\": \"a\", \"logout\": {\"issuer\": \"https://i\", "
+                 "\"client_id\": \"x\", \"max_age_ms\": 5}}]}", none, "max_age_ms");
+    const char *two[] = {"KCHUB_NAMESPACE", "a,b", "KCHUB_LOGOUT_ISSUER", "https://i",
+                         "KCHUB_LOGOUT_CLIENT_ID", "x", NULL};
+    expect_error(NULL, two, "KCHUB_LOGOUT_");
+    const char *bad_exp[] = {"KCHUB_NAMESPACE", "a", "KCHUB_LOGOUT_ISSUER", "https://i",
+                             "KCHUB_LOGOUT_CLIENT_ID", "x", "KCHUB_LOGOUT_REQUIRE_EXP", "yes", NULL};
+    expect_error(NULL, bad_exp, "KCHUB_LOGOUT_REQUIRE_EXP");
+    const char *bad_alg[] = {"KCHUB_NAMESPACE", "a", "KCHUB_LOGOUT_ISSUER", "https://i",
+                             "KCHUB_LOGOUT_CLIENT_ID", "x", "KCHUB_LOGOUT_ALGS", "RS256,HS512", NULL};
+    expect_error(NULL, bad_alg, "HS512");
+}
+
 int main(void)
 {
+    test_logout_settings();
+    test_logout_errors();
     test_env_only();
     test_file_then_env();
     test_password_file();
