@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs what kc-cluster-hub needs to build and test on Debian 12: the C toolchain and
 # libraries, redis-server and redis-tools (the tests start their own servers), and the Node.js
-# test dependencies from tests/integration/package-lock.json. Idempotent: when everything is
-# present it only checks and returns, without apt-get update or npm ci.
+# test dependencies from tests/integration/package-lock.json. The prometheus package brings
+# promtool, which checks the hub's metrics output; its service is not started. Idempotent: when
+# everything is present it only checks and returns, without apt-get update or npm ci.
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 INTEGRATION_DIR=$REPO_ROOT/tests/integration
 APT_PACKAGES=(build-essential cmake pkg-config libmicrohttpd-dev libhiredis-dev libssl-dev
-    libjansson-dev libcurl4-openssl-dev redis-server redis-tools curl ca-certificates openssl)
+    libjansson-dev libcurl4-openssl-dev redis-server redis-tools curl ca-certificates openssl
+    prometheus)
 NODE_MIN_MAJOR=20
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
