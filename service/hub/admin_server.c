@@ -106,9 +106,16 @@ static enum MHD_Result on_request(void *context, struct MHD_Connection *connecti
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-        return http_queue_json_error(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-                                     "the admin routes support GET and HEAD only");
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+        struct MHD_Response *response =
+            http_json_error("method_not_allowed", "the admin routes support GET and HEAD only");
+        if (response == NULL)
+            return MHD_NO;
+        MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+        enum MHD_Result rc = MHD_queue_response(connection, MHD_HTTP_METHOD_NOT_ALLOWED, response);
+        MHD_destroy_response(response);
+        return rc;
+    }
     return route(context, connection, url);
 }
 

@@ -85,9 +85,11 @@ enum MHD_Result http_logout_step(struct http_logout_request *r, struct MHD_Conne
         return queue_answer(connection, &r->answer);
     if (stage == STAGE_RUNNING)
         return MHD_YES; /* A spurious call while the job runs. */
-    if (r->too_large)
+    if (r->too_large) {
+        logout_receiver_note_oversized(r->receiver, r->body_max);
         return http_queue_json_error(connection, MHD_HTTP_CONTENT_TOO_LARGE, "invalid_request",
                                      "body_too_large: the body is over %zu bytes", r->body_max);
+    }
 
     const char *content_type =
         MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);

@@ -129,6 +129,7 @@ static enum MHD_Result start_request(struct http_server *server, struct MHD_Conn
         MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (length != NULL && strtoull(length, NULL, 10) > server->body_max_bytes) {
         *request_context = &plain_request;
+        logout_receiver_note_oversized(ns->logout, server->body_max_bytes);
         return http_queue_json_error(connection, MHD_HTTP_CONTENT_TOO_LARGE, "invalid_request",
                                      "body_too_large: the body is over %zu bytes",
                                      server->body_max_bytes);

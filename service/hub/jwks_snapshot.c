@@ -44,7 +44,10 @@ struct jwks_snapshot *jwks_snapshot_create(const char *body, size_t len, const c
 
     /* MHD copies the body, so the snapshot needs no buffer of its own. */
     snapshot->ok = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
-    snapshot->not_modified = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    /* The 304 is built over the same body, so that its Content-Length equals the 200's, as RFC
+     * 9110 section 8.6 requires when one is sent; libmicrohttpd sends no body with a 304. */
+    snapshot->not_modified =
+        MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
     if (snapshot->ok == NULL || snapshot->not_modified == NULL ||
         MHD_add_response_header(snapshot->ok, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json") !=
             MHD_YES ||

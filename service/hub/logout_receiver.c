@@ -29,7 +29,8 @@ struct logout_receiver {
 };
 
 static const char *const request_reason_names[LOGOUT_REASON_COUNT] = {
-    "replayed_jti", "missing_logout_token", "invalid_form", "unsupported_content_type"};
+    "replayed_jti", "missing_logout_token", "invalid_form", "unsupported_content_type",
+    "body_too_large"};
 
 const char *logout_request_reason_name(enum logout_request_reason reason)
 {
@@ -208,6 +209,13 @@ static void deliver(struct logout_receiver *r, const struct logout_token_claims 
                 "the logout could not be handed to the application's instances; retry later");
     log_error(MODULE, "logout not delivered namespace=%s jti=%s sid=%s: %s", r->ns, claims->jti,
               sid, err.message);
+}
+
+void logout_receiver_note_oversized(struct logout_receiver *r, size_t body_max_bytes)
+{
+    count(&r->counters.rejected_request[LOGOUT_REASON_BODY_TOO_LARGE]);
+    log_warn(MODULE, "logout rejected namespace=%s rule=body_too_large: the body is over %zu bytes",
+             r->ns, body_max_bytes);
 }
 
 void logout_receiver_handle(struct logout_receiver *r, const char *content_type, const char *body,

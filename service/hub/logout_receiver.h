@@ -31,6 +31,7 @@ enum logout_request_reason {
     LOGOUT_REASON_MISSING_TOKEN,
     LOGOUT_REASON_INVALID_FORM,
     LOGOUT_REASON_CONTENT_TYPE,
+    LOGOUT_REASON_BODY_TOO_LARGE,
     LOGOUT_REASON_COUNT
 };
 
@@ -62,6 +63,9 @@ void logout_receiver_destroy(struct logout_receiver *receiver);
 /* Fetches the realm's keys once, so the first logout does not wait for them. A failure is logged
  * and leaves the set empty; the first token then triggers a fetch. */
 void logout_receiver_prefetch(struct logout_receiver *receiver);
+
+/* Logs and counts a POST whose body was over the size limit, which HTTP answers with 413. */
+void logout_receiver_note_oversized(struct logout_receiver *receiver, size_t body_max_bytes);
 
 /* Handles one POST: content_type is the request's Content-Type (NULL when absent) and body the
  * whole request body. Fills *answer. */

@@ -35,11 +35,11 @@ static void render_keys(struct hub_namespace *const *list, size_t count, struct 
                                  load(&list[i]->events_rejected[reason]));
         }
     }
-    prom_text_family(out, "kc_cluster_hub_stream_apply_delay_seconds", "gauge",
+    prom_text_family(out, "kc_cluster_hub_stream_lag_seconds", "gauge",
                      "How long after Redis added it the hub applied the latest key entry.");
     for (size_t i = 0; i < count; i++) {
         const char *labels[] = {"namespace", list[i]->name, NULL};
-        prom_text_sample(out, "kc_cluster_hub_stream_apply_delay_seconds", labels,
+        prom_text_sample(out, "kc_cluster_hub_stream_lag_seconds", labels,
                          (double)atomic_load(&list[i]->apply_delay_ms) / 1000.0);
     }
     prom_text_family(out, "kc_cluster_hub_stream_replayed", "gauge",
@@ -104,13 +104,13 @@ static void render_redis(struct hub_namespace *const *list, size_t count, struct
         prom_text_sample_u64(out, "kc_cluster_hub_redis_connected", labels,
                              atomic_load(&list[i]->redis_connected) ? 1 : 0);
     }
-    prom_text_family(out, "kc_cluster_hub_redis_connects_total", "counter",
-                     "Successful connects of the stream thread to Redis; every one after the "
-                     "first is a reconnect.");
+    prom_text_family(out, "kc_cluster_hub_redis_reconnects_total", "counter",
+                     "Connects of the stream thread to Redis after the first one.");
     for (size_t i = 0; i < count; i++) {
         const char *labels[] = {"namespace", list[i]->name, NULL};
-        prom_text_sample_u64(out, "kc_cluster_hub_redis_connects_total", labels,
-                             load(&list[i]->redis_connects));
+        uint64_t connects = load(&list[i]->redis_connects);
+        prom_text_sample_u64(out, "kc_cluster_hub_redis_reconnects_total", labels,
+                             connects > 0 ? connects - 1 : 0);
     }
 }
 
