@@ -16,6 +16,7 @@ CTEST_TEST_TIMEOUT_S=60
 NODE_RUN_TIMEOUT_S=420
 NODE_TEST_TIMEOUT_MS=120000
 DEMO_TIMEOUT_S=120
+BENCH_SMOKE_TIMEOUT_S=120
 
 PASSED=0
 FAILED=0
@@ -97,6 +98,19 @@ run_demo_check() {
     fi
 }
 
+# The benchmark in smoke mode: every measurement for a second or two, so the script keeps working.
+# It fails only when a measurement could not be taken, never on a missed target.
+run_bench_smoke() {
+    log "benchmark smoke run (tests/bench/run.sh --smoke)"
+    if timeout --kill-after=10 "$BENCH_SMOKE_TIMEOUT_S" "$REPO_ROOT/tests/bench/run.sh" --smoke \
+        </dev/null; then
+        PASSED=$((PASSED + 1))
+    else
+        echo "tests/bench/run.sh --smoke failed"
+        FAILED=$((FAILED + 1))
+    fi
+}
+
 log "dependencies (scripts/install-deps.sh)"
 if ! "$REPO_ROOT/scripts/install-deps.sh"; then
     echo "scripts/install-deps.sh failed; no test ran"
@@ -123,4 +137,5 @@ run_unit_tests "$BUILD_DIR"
 run_unit_tests "$SANITIZER_BUILD_DIR"
 run_integration_tests
 run_demo_check
+run_bench_smoke
 finish

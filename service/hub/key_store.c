@@ -13,6 +13,10 @@ struct key_record {
     int64_t retire_at_ms;
 };
 
+/* The stream thread calls key_store_expire and key_store_next_deadline after every batch of
+ * events, so with many keys a scan of every record each time shows in profiles. The store keeps
+ * earliest_ms, the earliest deadline of any record, and rescans only when that may have moved
+ * later: when the record that had it was renewed, removed or lost its retirement. */
 struct key_store {
     struct key_record **records; /* sorted by kid */
     size_t count;
@@ -20,6 +24,8 @@ struct key_store {
     size_t max_keys;
     int64_t retire_grace_ms;
     uint64_t version;
+    int64_t earliest_ms; /* no record leaves before this; exact unless earliest_stale */
+    bool earliest_stale; /* a later deadline may have replaced the earliest one */
 };
 
 struct key_store *key_store_create(int64_t retire_grace_ms, size_t max_keys)
@@ -29,7 +35,36 @@ struct key_store *key_store_create(int64_t retire_grace_ms, size_t max_keys)
         return NULL;
     store->retire_grace_ms = retire_grace_ms;
     store->max_keys = max_keys;
+    store->earliest_ms = KEY_STORE_NO_DEADLINE;
     return store;
+}
+
+static int64_t record_deadline(const struct key_record *record)
+{
+    if (record->retire_at_ms != 0 && record->retire_at_ms < record->lease_end_ms)
+        return record->retire_at_ms;
+    return record->lease_end_ms;
+}
+
+/* Updates earliest_ms after one record's deadline went from before_ms to after_ms
+ * (KEY_STORE_NO_DEADLINE for an added or a removed record). */
+static void note_deadline_change(struct key_store *store, int64_t before_ms, int64_t after_ms)
+{
+    if (after_ms < store->earliest_ms)
+        store->earliest_ms = after_ms;
+    else if (before_ms == store->earliest_ms && after_ms != before_ms)
+        store->earliest_stale = true;
+}
+
+static int64_t scan_earliest(const struct key_store *store)
+{
+    int64_t next = KEY_STORE_NO_DEADLINE;
+    for (size_t i = 0; i < store->count; i++) {
+        int64_t deadline = record_deadline(store->records[i]);
+        if (deadline < next)
+            next = deadline;
+    }
+    return next;
 }
 
 static void record_free(struct key_record *record)
@@ -71,6 +106,7 @@ static size_t find_index(const struct key_store *store, const char *kid, bool *f
 
 static void remove_at(struct key_store *store, size_t index)
 {
+    note_deadline_change(store, record_deadline(store->records[index]), KEY_STORE_NO_DEADLINE);
     record_free(store->records[index]);
     memmove(&store->records[index], &store->records[index + 1],
             (store->count - index - 1) * sizeof(store->records[0]));
@@ -116,6 +152,7 @@ static enum event_reject insert_at(struct key_store *store, size_t index, int64_
     store->records[index] = record;
     store->count++;
     store->version++;
+    note_deadline_change(store, KEY_STORE_NO_DEADLINE, record_deadline(record));
     return EVENT_OK;
 }
 
@@ -144,16 +181,21 @@ static enum event_reject apply_publish(struct key_store *store, int64_t entry_ms
                  "must publish its own keys", record->key.kid, record->instance);
         return EVENT_REJECT_KID_OWNER;
     }
+    int64_t before_ms = record_deadline(record);
     record->renewed_ms = entry_ms;
     record->lease_end_ms = entry_ms + event->lease_ms;
     record->retire_at_ms = 0;
+    note_deadline_change(store, before_ms, record_deadline(record));
     return EVENT_OK;
 }
 
 static void start_retire(struct key_store *store, struct key_record *record, int64_t entry_ms)
 {
-    if (record->retire_at_ms == 0)
-        record->retire_at_ms = entry_ms + store->retire_grace_ms;
+    if (record->retire_at_ms != 0)
+        return;
+    int64_t before_ms = record_deadline(record);
+    record->retire_at_ms = entry_ms + store->retire_grace_ms;
+    note_deadline_change(store, before_ms, record_deadline(record));
 }
 
 static enum event_reject apply_retire(struct key_store *store, int64_t entry_ms,
@@ -193,6 +235,8 @@ enum event_reject key_store_apply(struct key_store *store, int64_t entry_ms,
 
 size_t key_store_expire(struct key_store *store, int64_t now_ms)
 {
+    if (!store->earliest_stale && now_ms < store->earliest_ms)
+        return 0;
     size_t kept = 0, removed = 0;
     for (size_t i = 0; i < store->count; i++) {
         struct key_record *record = store->records[i];
@@ -206,20 +250,14 @@ size_t key_store_expire(struct key_store *store, int64_t now_ms)
     store->count = kept;
     if (removed > 0)
         store->version++;
+    store->earliest_ms = scan_earliest(store);
+    store->earliest_stale = false;
     return removed;
 }
 
 int64_t key_store_next_deadline(const struct key_store *store)
 {
-    int64_t next = KEY_STORE_NO_DEADLINE;
-    for (size_t i = 0; i < store->count; i++) {
-        const struct key_record *record = store->records[i];
-        if (record->lease_end_ms < next)
-            next = record->lease_end_ms;
-        if (record->retire_at_ms != 0 && record->retire_at_ms < next)
-            next = record->retire_at_ms;
-    }
-    return next;
+    return store->earliest_stale ? scan_earliest(store) : store->earliest_ms;
 }
 
 size_t key_store_count(const struct key_store *store)
