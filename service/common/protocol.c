@@ -244,8 +244,18 @@ static enum event_reject parse_lease(const struct protocol_field *lease, int64_t
     return EVENT_OK;
 }
 
-static enum event_reject parse_jwk(const struct protocol_field *field, struct key_event *out,
-                                   char *reason, size_t reason_len)
+/* Checks that the JWK's kid equals the entry's kid field. */
+static enum event_reject check_kid_match(struct key_event *out, char *reason, size_t reason_len)
+{
+    if (strcmp(out->key.kid, out->kid) == 0)
+        return EVENT_OK;
+    snprintf(reason, reason_len, "field \"kid\" does not match the JWK's kid");
+    jwk_public_dispose(&out->key);
+    return EVENT_REJECT_KID_MISMATCH;
+}
+
+static enum event_reject parse_jwk(const struct protocol_field *field, struct jwk_cache *cache,
+                                   struct key_event *out, char *reason, size_t reason_len)
 {
     if (field == NULL) {
         snprintf(reason, reason_len, "field \"jwk\" is missing on a publish entry");
@@ -256,6 +266,8 @@ static enum event_reject parse_jwk(const struct protocol_field *field, struct ke
                  field->value_len, PROTOCOL_JWK_MAX_BYTES);
         return EVENT_REJECT_TOO_LARGE;
     }
+    if (cache != NULL && jwk_cache_lookup(cache, field->value, field->value_len, &out->key))
+        return check_kid_match(out, reason, reason_len);
     json_error_t json_error;
     json_t *jwk = json_loadb(field->value, field->value_len, JSON_REJECT_DUPLICATES, &json_error);
     if (jwk == NULL) {
@@ -267,17 +279,14 @@ static enum event_reject parse_jwk(const struct protocol_field *field, struct ke
     json_decref(jwk);
     if (verdict != JWK_OK)
         return event_reject_from_jwk(verdict);
-    if (strcmp(out->key.kid, out->kid) != 0) {
-        snprintf(reason, reason_len, "field \"kid\" does not match the JWK's kid");
-        jwk_public_dispose(&out->key);
-        return EVENT_REJECT_KID_MISMATCH;
-    }
-    return EVENT_OK;
+    if (cache != NULL)
+        jwk_cache_store(cache, field->value, field->value_len, &out->key);
+    return check_kid_match(out, reason, reason_len);
 }
 
 enum event_reject key_event_parse(const struct protocol_field *fields, size_t count,
-                                  int64_t lease_max_ms, struct key_event *out, char *reason,
-                                  size_t reason_len)
+                                  int64_t lease_max_ms, struct jwk_cache *cache,
+                                  struct key_event *out, char *reason, size_t reason_len)
 {
     memset(out, 0, sizeof(*out));
     if (reason_len > 0)
@@ -300,7 +309,7 @@ enum event_reject key_event_parse(const struct protocol_field *fields, size_t co
 
     verdict = parse_lease(f.lease_ms, lease_max_ms, out, reason, reason_len);
     if (verdict == EVENT_OK)
-        verdict = parse_jwk(f.jwk, out, reason, reason_len);
+        verdict = parse_jwk(f.jwk, cache, out, reason, reason_len);
     return verdict;
 }
 

@@ -5,6 +5,7 @@
 #define KCHUB_PROTOCOL_H
 
 #include "jwk.h"
+#include "jwk_cache.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -66,13 +67,14 @@ struct key_event {
     struct jwk_public key;           /* publish only: the validated, normalised JWK */
 };
 
-/* Parses and validates the fields of one entry. lease_max_ms is the largest lease accepted. On
+/* Parses and validates the fields of one entry. lease_max_ms is the largest lease accepted.
+ * cache, when not NULL, skips the validation of a JWK text that passed before. On
  * EVENT_OK fills *out (release with key_event_dispose). Otherwise writes a one-sentence reason
  * into reason and fills out->instance when the entry named a valid one, so the rejection can be
  * logged with it. */
 enum event_reject key_event_parse(const struct protocol_field *fields, size_t count,
-                                  int64_t lease_max_ms, struct key_event *out, char *reason,
-                                  size_t reason_len);
+                                  int64_t lease_max_ms, struct jwk_cache *cache,
+                                  struct key_event *out, char *reason, size_t reason_len);
 
 void key_event_dispose(struct key_event *e);
 

@@ -124,6 +124,7 @@ static enum event_reject fold_entry(struct stream_fold *fold, struct hub_namespa
         return EVENT_REJECT_MALFORMED;
     }
     enum event_reject verdict = key_event_parse(fields, (size_t)count, fold->settings.lease_max_ms,
+                                                fold->jwk_cache,
                                                 event, reason, REASON_BYTES);
     if (verdict != EVENT_OK)
         return verdict;

@@ -29,6 +29,7 @@ struct stream_fold {
     struct stream_fold_settings settings;
     const struct remote_clock *redis_clock; /* borrowed; the Redis clock as last sampled */
     struct reject_log_budget budget;
+    struct jwk_cache *jwk_cache; /* owned by the stream thread; NULL validates every entry */
 };
 
 /* Applies every entry of an entries array reply ([[id, [field, value, ...]], ...]) to ns in

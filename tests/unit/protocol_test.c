@@ -7,6 +7,8 @@
 #define LEASE_MAX_MS 3600000
 
 static char jwk_json[1024];
+/* NULL in the first pass of the cases; a cache in the second, which must not change a verdict. */
+static struct jwk_cache *parse_cache;
 static char jwk_kid[JWK_KID_MAX_BYTES + 1];
 
 static void make_key(void)
@@ -32,7 +34,7 @@ static enum event_reject parse(const char *const *pairs, struct key_event *event
                                                 pairs[2 * count + 1], strlen(pairs[2 * count + 1])};
     char reason[512] = "";
     enum event_reject verdict =
-        key_event_parse(fields, count, LEASE_MAX_MS, event, reason, sizeof(reason));
+        key_event_parse(fields, count, LEASE_MAX_MS, parse_cache, event, reason, sizeof(reason));
     if (verdict != EVENT_OK)
         CHECK(reason[0] != '\0');
     return verdict;
@@ -182,9 +184,8 @@ static void test_names_and_ids(void)
     CHECK_INT(protocol_stream_id_parse("1-", &ms, &seq), -1);
 }
 
-int main(void)
+static void run_cases(void)
 {
-    make_key();
     test_valid_publish();
     test_valid_retire();
     test_header_rejections();
@@ -192,6 +193,16 @@ int main(void)
     test_publish_rejections();
     test_size_limits();
     test_jwk_reasons_mapped();
+}
+
+int main(void)
+{
+    make_key();
+    run_cases();
+    parse_cache = jwk_cache_create(64);
+    run_cases(); /* fills the cache */
+    run_cases(); /* answers from it */
+    jwk_cache_destroy(parse_cache);
     test_names_and_ids();
     return unit_finish("protocol");
 }
