@@ -20,7 +20,6 @@
 #include <time.h>
 
 #define MODULE                      "http"
-#define CONNECTION_MEMORY_LIMIT     (32 * 1024)
 #define JWKS_ROUTE                  "jwks"
 #define LOGOUT_ROUTE                "backchannel-logout"
 /* Requests waiting for a logout job thread at most; past that the hub answers 503. */
