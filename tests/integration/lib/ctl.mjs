@@ -78,3 +78,50 @@ function flagsToArgs(flags) {
   }
   return args;
 }
+
+/**
+ * Starts `kc-cluster-ctl listen` with the given flags (as for startPublish). Its stdout lines, one
+ * JSON notice each, go to `stdout` as text; its stderr goes to `logLines`; both go to dir/NAME.log.
+ * Returns { child, stdout, logLines, logPath, notices() (stdout parsed), waitForNotices(count,
+ * opts), stop(signal) }.
+ */
+export function startListen({ dir, name, flags }) {
+  const args = ['listen', ...flagsToArgs(flags)];
+  const logPath = join(dir, `ctl-${name}.log`);
+  const logFile = createWriteStream(logPath);
+  const child = spawnTracked(ctlBinary, args, { env: cleanEnv() });
+  const stdout = [];
+  const logLines = [];
+  collectLines(child.stdout, stdout, logFile, []);
+  collectLines(child.stderr, logLines, logFile, []);
+  child.once('close', () => logFile.end()); // 'close' comes after the last stdio data
+  const notices = () => stdout.filter((line) => line.trim() !== '').map((line) => JSON.parse(line));
+  const describe = () =>
+    `stdout: ${stdout.join(' | ') || '(none)'}; stderr tail: ${logLines.slice(-5).join(' | ')}`;
+  const waitForNotices = async (count, { timeoutMs = 10000 } = {}) => {
+    try {
+      return await waitFor(
+        () => {
+          const printed = notices();
+          if (printed.length >= count) return printed;
+          if (child.exitCode !== null) throw new Error(`it exited with ${child.exitCode}`);
+          return false;
+        },
+        { timeoutMs, intervalMs: 20, what: `${count} notice(s) from kc-cluster-ctl ${name}` },
+      );
+    } catch (error) {
+      throw new Error(`${error.message}; ${describe()}`);
+    }
+  };
+  return {
+    child,
+    args,
+    stdout,
+    logLines,
+    logPath,
+    notices,
+    describe,
+    waitForNotices,
+    stop: (signal = 'SIGTERM', timeoutMs = 5000) => stopChild(child, { signal, timeoutMs }),
+  };
+}

@@ -17,11 +17,17 @@ import {
 export const hubBinary = join(buildDir, 'kc-cluster-hub');
 
 /**
- * Starts the hub for `namespaces` against redisUrl. `keys` and `jwks` are merged into the config
- * file's members of the same name. Resolves once GET returns 200 for every namespace, which means
- * its first stream replay is done. Returns a hub handle: { port, baseUrl, child, lines, logPath,
- * configPath, jwksUrl(ns), waitForLog(predicate, opts), rejectionLines(), stop() }. With
- * waitReady false it resolves once the HTTP port accepts connections, whatever the status.
+ * Starts the hub for `namespaces` against redisUrl. A namespace is a name, or an object written to
+ * the config file as it is ({ name, logout }). `keys` and `jwks` are merged into the config file's
+ * members of the same name, and `extraConfig` into its top level (for example
+ * http_body_max_bytes). `port` picks the listen port, a free one by default. Resolves once GET
+ * returns 200 for every namespace, which means its first stream replay is done. Returns a hub
+ * handle: { port, baseUrl, adminPort, adminUrl(path), child, lines, logPath, configPath,
+ * jwksUrl(ns), logoutUrl(ns), waitForLog(predicate, opts), rejectionLines(), stop() }. The admin
+ * routes listen on a free port of their own, so hubs that run at once do not collide on the
+ * default 8081. `extraConfig.admin_listen` overrides the address, and so does KCHUB_ADMIN_LISTEN
+ * in `env`, but adminPort and adminUrl follow the config file only. With waitReady false it
+ * resolves once the HTTP port accepts connections, whatever the status.
  */
 export async function startHub({
   dir,
@@ -31,18 +37,23 @@ export async function startHub({
   jwks = {},
   env = {},
   waitReady = true,
+  extraConfig = {},
+  port: requestedPort,
 }) {
-  const port = await freePort();
+  const port = requestedPort ?? (await freePort());
   const config = {
     listen: `127.0.0.1:${port}`,
+    admin_listen: `127.0.0.1:${await freePort()}`,
     http_threads: 2,
     log_level: 'info',
     log_format: 'text',
     redis: { url: redisUrl, client_name: 'kc-cluster-hub-test' },
     keys: { lease_max_ms: 3600000, retire_grace_ms: 120000, clock_ahead_max_ms: 5000, ...keys },
     jwks: { cache_control: 'no-cache', ...jwks },
-    namespaces: namespaces.map((name) => ({ name })),
+    namespaces: namespaces.map((ns) => (typeof ns === 'string' ? { name: ns } : ns)),
+    ...extraConfig,
   };
+  const adminPort = Number(config.admin_listen.split(':').pop());
   const configPath = join(dir, `hub-${port}.json`);
   await writeFile(configPath, JSON.stringify(config, null, 2));
 
@@ -59,18 +70,21 @@ export async function startHub({
   const hub = {
     port,
     baseUrl,
+    adminPort,
+    adminUrl: (path) => `http://${config.admin_listen}${path}`,
     child,
     lines,
     logPath,
     configPath,
     jwksUrl: (ns) => `${baseUrl}/${ns}/jwks`,
+    logoutUrl: (ns) => `${baseUrl}/${ns}/backchannel-logout`,
     waitForLog: (predicate, opts) => waitForLine(hub, listeners, predicate, opts),
     rejectionLines: () => lines.filter((line) => line.includes('rejected key event')),
     stop: () => stopChild(child, { signal: 'SIGTERM', timeoutMs: 5000 }),
   };
 
   try {
-    for (const ns of namespaces) {
+    for (const { name: ns } of config.namespaces) {
       await waitFor(
         async () => {
           if (child.exitCode !== null) {

@@ -127,3 +127,59 @@ export async function requestToken(provider, { key, kid, alg, clientId = CLIENT_
   }
   return { status: response.status, body };
 }
+
+/**
+ * Starts oidc-provider on 127.0.0.1:port as the sender of back-channel logouts. It signs with
+ * signingJwk (a private RSA JWK with kid) and has one client `clientId` whose
+ * backchannel_logout_uri is backchannelLogoutUri, with backchannel_logout_session_required, so
+ * every logout token carries a sid. Returns { issuer, provider, events, close() }; send a logout
+ * with `(await provider.Client.find(clientId)).backchannelLogout(sub, sid)`, which rejects unless
+ * the receiver answers 200 or 204.
+ */
+export async function startLogoutProvider({
+  port,
+  signingJwk,
+  backchannelLogoutUri,
+  clientId = CLIENT_ID,
+}) {
+  const issuer = `http://127.0.0.1:${port}`;
+  const provider = new Provider(issuer, {
+    jwks: { keys: [signingJwk] },
+    clients: [
+      {
+        client_id: clientId,
+        client_secret: 'logout-test-client-secret-not-used-for-anything',
+        grant_types: ['client_credentials'],
+        redirect_uris: [],
+        response_types: [],
+        backchannel_logout_uri: backchannelLogoutUri,
+        backchannel_logout_session_required: true,
+      },
+    ],
+    features: {
+      backchannelLogout: { enabled: true },
+      clientCredentials: { enabled: true },
+      devInteractions: { enabled: false },
+    },
+    fetch: fetchWithoutAddressGuard,
+  });
+
+  const events = [];
+  provider.on('server_error', (ctx, error) => events.push(`server_error: ${error?.message}`));
+
+  const server = createServer(provider.callback());
+  await new Promise((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolveListen);
+  });
+  return {
+    issuer,
+    provider,
+    events,
+    close: () =>
+      new Promise((resolveClose) => {
+        server.closeAllConnections?.();
+        server.close(() => resolveClose());
+      }),
+  };
+}
