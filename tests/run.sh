@@ -2,9 +2,10 @@
 # Runs every test of kc-cluster-hub: installs the dependencies, builds twice (release, and with
 # AddressSanitizer and UndefinedBehaviorSanitizer), runs the unit tests (ctest) in both builds,
 # the integration tests (node --test, tests/integration/*.test.mjs) against the sanitizer build,
-# so a leak or undefined behaviour in a binary fails the test that ran it, and the demo check
-# (scripts/demo.sh --check) with the release build. The last line reads "N passed, N failed", summed over the three
-# suites; the exit status is non-zero when anything failed.
+# so a leak or undefined behaviour in a binary fails the test that ran it, the deployment checks
+# (tests/deploy: compose, Kubernetes, realm, and the Dockerfile's steps in a fresh Debian 12
+# root) and the demo check (scripts/demo.sh --check) with the release build. The last line reads
+# "N passed, N failed", summed over the suites; the exit status is non-zero when anything failed.
 set -uo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,6 +18,8 @@ NODE_RUN_TIMEOUT_S=420
 NODE_TEST_TIMEOUT_MS=120000
 DEMO_TIMEOUT_S=120
 BENCH_SMOKE_TIMEOUT_S=120
+DEPLOY_TIMEOUT_S=180
+DOCKERFILE_TIMEOUT_S=600
 
 PASSED=0
 FAILED=0
@@ -88,6 +91,44 @@ run_integration_tests() {
     rm -f "$tap"
 }
 
+# The deployment checks: the static and Redis checks of tests/deploy/*.test.mjs (node --test),
+# then the Dockerfile's steps in fresh Debian 12 roots (tests/deploy/dockerfile_steps.sh, about
+# a minute with the root and the .deb files cached under /var/tmp, a little more without).
+run_deploy_checks() {
+    log "deployment checks (tests/deploy)"
+    local tap status=0
+    tap=$(mktemp)
+    (
+        cd "$REPO_ROOT/tests/deploy" &&
+            timeout --kill-after=10 "$DEPLOY_TIMEOUT_S" node --test --test-concurrency=2 \
+                --test-timeout="$NODE_TEST_TIMEOUT_MS" \
+                --test-reporter=spec --test-reporter-destination=stdout \
+                --test-reporter=tap --test-reporter-destination="$tap" ./*.test.mjs
+    ) || status=$?
+    if ! count_node_results "$tap"; then
+        echo "node --test in tests/deploy (status $status) wrote no test summary"
+        FAILED=$((FAILED + 1))
+    elif [[ $status -ne 0 && $status -ne 1 ]]; then
+        FAILED=$((FAILED + 1))
+    fi
+    rm -f "$tap"
+    local output summary
+    output=$(mktemp)
+    status=0
+    timeout --kill-after=10 "$DOCKERFILE_TIMEOUT_S" "$REPO_ROOT/tests/deploy/dockerfile_steps.sh" \
+        </dev/null 2>&1 | tee "$output" || status=$?
+    summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$output" | tail -n 1)
+    rm -f "$output"
+    if [[ $summary =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+        PASSED=$((PASSED + BASH_REMATCH[1]))
+        FAILED=$((FAILED + BASH_REMATCH[2]))
+    fi
+    if [[ $status -ne 0 && ( -z $summary || ${BASH_REMATCH[2]:-0} -eq 0 ) ]]; then
+        echo "tests/deploy/dockerfile_steps.sh failed with status $status"
+        FAILED=$((FAILED + 1))
+    fi
+}
+
 run_demo_check() {
     log "demo check (scripts/demo.sh --check)"
     if timeout --kill-after=10 "$DEMO_TIMEOUT_S" "$REPO_ROOT/scripts/demo.sh" --check </dev/null; then
@@ -136,6 +177,7 @@ fi
 run_unit_tests "$BUILD_DIR"
 run_unit_tests "$SANITIZER_BUILD_DIR"
 run_integration_tests
+run_deploy_checks
 run_demo_check
 run_bench_smoke
 finish
