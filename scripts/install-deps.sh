@@ -10,7 +10,7 @@ REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 INTEGRATION_DIR=$REPO_ROOT/tests/integration
 APT_PACKAGES=(build-essential cmake pkg-config libmicrohttpd-dev libhiredis-dev libssl-dev
     libjansson-dev libcurl4-openssl-dev redis-server redis-tools curl ca-certificates openssl
-    prometheus)
+    prometheus jq)
 NODE_MIN_MAJOR=20
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
