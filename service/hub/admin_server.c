@@ -99,7 +99,7 @@ static enum MHD_Result on_request(void *context, struct MHD_Connection *connecti
     (void)upload_data;
     static int seen;
     if (*request_context == NULL) {
-        *request_context = &seen; /* Answer on the second call, so keep-alive holds. */
+        *request_context = &seen; /* Respond on the second call, so keep-alive holds. */
         return MHD_YES;
     }
     if (*upload_data_size != 0) {

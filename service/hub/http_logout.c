@@ -44,7 +44,7 @@ void http_logout_append(struct http_logout_request *r, const char *data, size_t 
     }
     char *grown = realloc(r->body, r->body_len + len + 1);
     if (grown == NULL) {
-        r->too_large = true; /* Out of memory: answered like an oversized body. */
+        r->too_large = true; /* Out of memory: rejected like an oversized body. */
         return;
     }
     memcpy(grown + r->body_len, data, len);
@@ -100,7 +100,7 @@ enum MHD_Result http_logout_step(struct http_logout_request *r, struct MHD_Conne
     atomic_store(&r->stage, STAGE_RUNNING);
     MHD_suspend_connection(connection);
     if (job_pool_submit(jobs, run_logout, r) != 0) {
-        log_error("http", "the logout queue is full or stopping; answering 503");
+        log_error("http", "the logout queue is full or the hub is stopping; responding 503");
         r->answer.status = MHD_HTTP_SERVICE_UNAVAILABLE;
         r->answer.error = "temporarily_unavailable";
         snprintf(r->answer.description, sizeof(r->answer.description),

@@ -14,11 +14,12 @@
 
 #define MODULE "logout"
 /* After a failed connect, requests fail at once for this long instead of each waiting for a
- * connect timeout, so Keycloak gets its answer fast while Redis is down. */
+ * connect timeout, so Keycloak gets its response fast while Redis is down. */
 #define RECONNECT_PAUSE_MS 1000
 
-/* KEYS[1] replay claim, KEYS[2] notice stream; ARGV[1] claim ttl in ms, ARGV[2] stream length,
- * ARGV[3] notice JSON, ARGV[4] channel. Returns the new stream ID, or nil for a replay. */
+/* KEYS[1] is the replay claim and KEYS[2] the notice stream. ARGV[1] is the claim's time to live
+ * in ms, ARGV[2] the stream length, ARGV[3] the notice JSON and ARGV[4] the channel. The script
+ * returns the new stream ID, or nil for a replay. */
 static const char deliver_script[] =
     "if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return false end\n"
     "local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'v', '1', 'notice', "

@@ -164,7 +164,7 @@ static void hash_sub(const char *sub, char *out, size_t out_len)
     snprintf(out, out_len, "%.*s", SUB_HASH_CHARS, encoded);
 }
 
-/* Claims and fans out a validated token's notice, and answers. */
+/* Claims and fans out a validated token's notice, and fills the response. */
 static void deliver(struct logout_receiver *r, const struct logout_token_claims *claims,
                     struct logout_answer *answer)
 {

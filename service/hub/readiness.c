@@ -46,7 +46,11 @@ json_t *readiness_report(struct hub_namespace *const *list, size_t count,
         degraded = degraded || (state != NULL && state[0] == 'd');
         json_array_append_new(namespaces, item);
     }
-    const char *status = !*ready ? "not_ready" : degraded ? "degraded" : "ready";
+    const char *status = "ready";
+    if (!*ready)
+        status = "not_ready";
+    else if (degraded)
+        status = "degraded";
     return json_pack("{s:s, s:o}", "status", status, "namespaces", namespaces);
 }
 
