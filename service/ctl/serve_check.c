@@ -1,5 +1,7 @@
 #include "serve_check.h"
 
+#include "body_buffer.h"
+
 #include "clock.h"
 #include "log.h"
 
@@ -35,9 +37,7 @@ enum url_state {
 struct url_probe {
     const char *url;
     CURL *easy;
-    char *body;
-    size_t body_len;
-    bool body_too_large;
+    struct body_buffer body;
     bool in_flight;
     char curl_error[CURL_ERROR_SIZE];
     enum url_state state;
@@ -55,27 +55,10 @@ struct serve_check {
     int64_t window_end_ms;
 };
 
-static size_t on_body(char *data, size_t size, size_t count, void *userdata)
-{
-    struct url_probe *probe = userdata;
-    size_t len = size * count;
-    if (probe->body_len + len > SERVE_CHECK_BODY_MAX_BYTES) {
-        probe->body_too_large = true;
-        return 0; /* Makes libcurl fail the transfer with CURLE_WRITE_ERROR. */
-    }
-    char *grown = realloc(probe->body, probe->body_len + len + 1);
-    if (grown == NULL)
-        return 0;
-    memcpy(grown + probe->body_len, data, len);
-    probe->body = grown;
-    probe->body_len += len;
-    probe->body[probe->body_len] = '\0';
-    return len;
-}
-
 static int probe_init(struct url_probe *probe, const char *url, struct error *err)
 {
     probe->url = url;
+    probe->body.max = SERVE_CHECK_BODY_MAX_BYTES;
     probe->easy = curl_easy_init();
     if (probe->easy == NULL) {
         error_set(err, "libcurl could not create a transfer for --jwks-url %s", url);
@@ -89,8 +72,8 @@ static int probe_init(struct url_probe *probe, const char *url, struct error *er
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)SERVE_CHECK_CONNECT_TIMEOUT_MS);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)SERVE_CHECK_TOTAL_TIMEOUT_MS);
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE, (long)SERVE_CHECK_BODY_MAX_BYTES);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, probe);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_buffer_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &probe->body);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, probe->curl_error);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "kc-cluster-ctl/" KCHUB_VERSION);
     return 0;
@@ -163,7 +146,7 @@ void serve_check_destroy(struct serve_check *check)
         abort_round(check);
         for (size_t i = 0; i < check->settings.url_count; i++) {
             curl_easy_cleanup(check->probes[i].easy);
-            free(check->probes[i].body);
+            free(check->probes[i].body.data);
         }
         free(check->probes);
     }
@@ -256,7 +239,7 @@ static enum url_state evaluate_response(struct url_probe *probe, CURLcode result
 {
     long status = 0;
     if (result != CURLE_OK) {
-        if (probe->body_too_large || result == CURLE_FILESIZE_EXCEEDED)
+        if (probe->body.too_large || result == CURLE_FILESIZE_EXCEEDED)
             snprintf(probe->detail, sizeof(probe->detail), "the response is larger than %d bytes",
                      SERVE_CHECK_BODY_MAX_BYTES);
         else
@@ -271,7 +254,7 @@ static enum url_state evaluate_response(struct url_probe *probe, CURLcode result
         return URL_FAILED;
     }
     json_error_t json_error;
-    json_t *doc = probe->body ? json_loadb(probe->body, probe->body_len, 0, &json_error) : NULL;
+    json_t *doc = probe->body.data ? json_loadb(probe->body.data, probe->body.len, 0, &json_error) : NULL;
     json_t *keys = json_object_get(doc, "keys");
     enum url_state state;
     if (!json_is_array(keys)) {
@@ -320,8 +303,8 @@ static void start_round(struct serve_check *check)
 {
     for (size_t i = 0; i < check->settings.url_count; i++) {
         struct url_probe *probe = &check->probes[i];
-        probe->body_len = 0;
-        probe->body_too_large = false;
+        probe->body.len = 0;
+        probe->body.too_large = false;
         probe->curl_error[0] = '\0';
         if (curl_multi_add_handle(check->multi, probe->easy) == CURLM_OK) {
             probe->in_flight = true;

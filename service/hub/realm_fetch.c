@@ -1,5 +1,7 @@
 #include "realm_fetch.h"
 
+#include "body_buffer.h"
+
 #include "clock.h"
 
 #include <curl/curl.h>
@@ -12,31 +14,6 @@
 #define DISCOVERY_PATH "/.well-known/openid-configuration"
 /* Maximum characters of a response value quoted in an error message; longer ones are cut. */
 #define QUOTED_VALUE_MAX_CHARS 200
-
-/* A response body being read, limited to REALM_KEYS_BODY_MAX_BYTES. */
-struct response_body {
-    char *data;
-    size_t len;
-    bool too_large;
-};
-
-static size_t on_body(char *data, size_t size, size_t count, void *userdata)
-{
-    struct response_body *body = userdata;
-    size_t len = size * count;
-    if (len > REALM_KEYS_BODY_MAX_BYTES - body->len) {
-        body->too_large = true;
-        return 0; /* Makes libcurl abort the transfer with CURLE_WRITE_ERROR. */
-    }
-    char *grown = realloc(body->data, body->len + len + 1);
-    if (grown == NULL)
-        return 0;
-    memcpy(grown + body->len, data, len);
-    body->data = grown;
-    body->len += len;
-    body->data[body->len] = '\0';
-    return len;
-}
 
 /* Sets the options of one transfer. Returns 0, or -1 when libcurl rejects an option that the
  * protocol, redirect or TLS checks depend on (an older or differently built libcurl). */
@@ -64,7 +41,7 @@ static int configure_transfer(CURL *curl, const struct realm_fetch_settings *set
 
 /* Writes the error of a failed transfer, with what to check. */
 static void describe_transfer_error(CURLcode result, const char *curl_error,
-                                    const struct response_body *body,
+                                    const struct body_buffer *body,
                                     const struct realm_fetch_settings *settings, struct error *err)
 {
     const char *detail = curl_error[0] != '\0' ? curl_error : curl_easy_strerror(result);
@@ -94,13 +71,14 @@ static void describe_transfer_error(CURLcode result, const char *curl_error,
 /* GETs url into *body (caller frees body->data) before deadline_ms on the monotonic clock.
  * what names the document in errors. Returns 0 on a 2xx response, or -1 with err set. */
 static int http_get(const struct realm_fetch_settings *settings, const char *url, const char *what,
-                    int64_t deadline_ms, struct response_body *body, struct error *err)
+                    int64_t deadline_ms, struct body_buffer *body, struct error *err)
 {
     char curl_error[CURL_ERROR_SIZE] = "";
     long status = 0;
     int rc = -1;
 
     memset(body, 0, sizeof(*body));
+    body->max = REALM_KEYS_BODY_MAX_BYTES;
     int64_t remaining_ms = deadline_ms - clock_monotonic_ms();
     if (remaining_ms < 1) {
         error_set(err,
@@ -121,7 +99,7 @@ static int http_get(const struct realm_fetch_settings *settings, const char *url
                   what, url);
         goto cleanup;
     }
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, body_buffer_write);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, body);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_error);
 
@@ -172,7 +150,7 @@ static bool has_scheme(const char *url, const char *scheme)
 /* Reads jwks_uri from a discovery document after checking its issuer. Returns a new string, or
  * NULL with err set. */
 static char *jwks_uri_from_discovery(const struct realm_fetch_settings *settings, const char *url,
-                                     const struct response_body *body, struct error *err)
+                                     const struct body_buffer *body, struct error *err)
 {
     json_error_t json_error;
     char *jwks_uri = NULL;
@@ -229,7 +207,7 @@ static char *discover_jwks_uri(const struct realm_fetch_settings *settings, int6
         error_set(err, "out of memory building the discovery URL of %s", settings->issuer);
         return NULL;
     }
-    struct response_body body;
+    struct body_buffer body;
     char *jwks_uri = NULL;
     if (http_get(settings, url, "discovery document", deadline_ms, &body, err) == 0)
         jwks_uri = jwks_uri_from_discovery(settings, url, &body, err);
@@ -251,7 +229,7 @@ struct realm_key_set *realm_fetch_key_set(const struct realm_fetch_settings *set
         url = discovered;
     }
 
-    struct response_body body;
+    struct body_buffer body;
     struct realm_key_set *set = NULL;
     if (http_get(settings, url, "JWKS", deadline_ms, &body, err) == 0) {
         set = realm_key_set_parse(body.data != NULL ? body.data : "", body.len, err);
