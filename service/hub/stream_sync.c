@@ -121,12 +121,15 @@ static void back_off(struct stream_sync *sync)
         int64_t now = clock_monotonic_ms();
         if (now >= until)
             return;
+        /* Wake for the next key to leave if that comes before the end of the backoff. */
+        int64_t wait_ms = until - now;
         int64_t next = stream_fold_next_deadline(sync->list, sync->count);
-        int64_t to_deadline = next == KEY_STORE_NO_DEADLINE
-                                  ? until - now
-                                  : next - remote_clock_now_ms(&sync->redis_clock) + 1;
-        wait_or_stop(sync,
-                     to_deadline < until - now ? (to_deadline > 0 ? to_deadline : 1) : until - now);
+        if (next != KEY_STORE_NO_DEADLINE) {
+            int64_t to_deadline = next - remote_clock_now_ms(&sync->redis_clock) + 1;
+            if (to_deadline < wait_ms)
+                wait_ms = to_deadline > 0 ? to_deadline : 1;
+        }
+        wait_or_stop(sync, wait_ms);
         stream_fold_expire(&sync->fold, sync->list, sync->count);
     }
 }
