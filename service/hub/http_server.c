@@ -22,7 +22,7 @@
 #define MODULE                      "http"
 #define JWKS_ROUTE                  "jwks"
 #define LOGOUT_ROUTE                "backchannel-logout"
-/* Requests waiting for a logout job thread at most; past that the hub answers 503. */
+/* Requests waiting for a logout job thread at most; past that the hub responds 503. */
 #define LOGOUT_QUEUE_CAPACITY       1024
 
 struct http_server {
@@ -113,8 +113,8 @@ static bool method_is(const char *method, const char *expected)
     return strcmp(method, expected) == 0;
 }
 
-/* Answers the first call of a request. libmicrohttpd 0.9.75 closes the connection when a
- * response is queued on the first call, before the request is complete, so every route answers
+/* Handles the first call of a request. libmicrohttpd 0.9.75 closes the connection when a
+ * response is queued on the first call, before the request is complete, so every route responds
  * on a later call, except a logout body announced over the limit, which is refused at once. */
 static enum MHD_Result start_request(struct http_server *server, struct MHD_Connection *connection,
                                      struct hub_namespace *ns, bool logout_route,

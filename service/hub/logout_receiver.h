@@ -1,6 +1,6 @@
 /* One namespace's back-channel logout pipeline, independent of HTTP: read the form body, validate
  * the logout token (refetching the realm keys once on an unknown kid), claim and fan out the
- * notice through Redis, and say what to answer. Logs every outcome with the namespace, jti and
+ * notice through Redis, and build the response. Logs every outcome with the namespace, jti and
  * sid (sub only as a hash), never the token. Safe to call from several threads at once. */
 #ifndef KCHUB_LOGOUT_RECEIVER_H
 #define KCHUB_LOGOUT_RECEIVER_H
@@ -16,7 +16,7 @@
 
 #define LOGOUT_ANSWER_DESCRIPTION_BYTES 320
 
-/* What to send back. A status of 200 has no body; every other status sends
+/* The response to send. A status of 200 has no body, and every other status sends
  * {"error": error, "error_description": description}. */
 struct logout_answer {
     unsigned status;
@@ -24,7 +24,7 @@ struct logout_answer {
     char description[LOGOUT_ANSWER_DESCRIPTION_BYTES];
 };
 
-/* Why a request was rejected before or after token validation, besides the token rules of
+/* Reasons for rejecting a request before or after token validation, besides the token rules of
  * enum logout_token_result. */
 enum logout_request_reason {
     LOGOUT_REASON_REPLAYED_JTI,
@@ -64,7 +64,7 @@ void logout_receiver_destroy(struct logout_receiver *receiver);
  * and leaves the set empty; the first token then triggers a fetch. */
 void logout_receiver_prefetch(struct logout_receiver *receiver);
 
-/* Logs and counts a POST whose body was over the size limit, which HTTP answers with 413. */
+/* Logs and counts a POST whose body was over the size limit, which gets a 413 response. */
 void logout_receiver_note_oversized(struct logout_receiver *receiver, size_t body_max_bytes);
 
 /* Handles one POST: content_type is the request's Content-Type (NULL when absent) and body the

@@ -59,6 +59,7 @@ static void test_valid_publish(void)
     CHECK_STR(event.instance, "app-1");
     CHECK_STR(event.kid, "test-kid");
     CHECK_INT(event.lease_ms, 60000);
+    CHECK(event.key.json != NULL);
     CHECK(event.key.json != NULL && strstr(event.key.json, "\"kid\":\"test-kid\"") != NULL);
     key_event_dispose(&event);
 }
@@ -201,7 +202,7 @@ int main(void)
     run_cases();
     parse_cache = jwk_cache_create(64);
     run_cases(); /* fills the cache */
-    run_cases(); /* answers from it */
+    run_cases(); /* uses the cached verdicts */
     jwk_cache_destroy(parse_cache);
     test_names_and_ids();
     return unit_finish("protocol");
